@@ -54,7 +54,16 @@ build() {
   path=$(bin_path "$name")
   [[ -x $path ]] && return 0
   dir=$(dirname "$path")
+  mkdir -p "$CACHE/bin"
+  # One builder per tool at a time: a second caller waits, then finds it built.
+  exec {lock}>"$CACHE/bin/.$name.lock"
+  flock "$lock"
+  if [[ -x $path ]]; then
+    exec {lock}>&-
+    return 0
+  fi
   echo ">> building $name from $pkg into $dir (one time, about $est cold)" >&2
+  rm -rf "$dir.tmp"
   mkdir -p "$dir.tmp"
   local start=$SECONDS
   # CGO is needed by sqlc (pg_query); everything else builds either way.
@@ -69,6 +78,7 @@ build() {
   [[ $built == "$name" ]] || mv "$dir.tmp/$built" "$dir.tmp/$name"
   rm -rf "$dir"
   mv "$dir.tmp" "$dir"
+  exec {lock}>&-
   echo ">> built $name in $((SECONDS - start)) s" >&2
 }
 

@@ -135,7 +135,10 @@ type Spec struct {
 	// otherwise they are captured into Result (stdout up to Limits.Output,
 	// which stops the run when exceeded).
 	Stdout, Stderr *os.File
-	Limits         Limits
+	// CloseFiles closes Stdin, Stdout and Stderr once the run has started
+	// (for pipes wired between two runs, so each sees the other's end).
+	CloseFiles bool
+	Limits     Limits
 }
 
 // Result is what a run did.
@@ -158,6 +161,8 @@ type Result struct {
 	// was stopped and Stdout is truncated to the limit.
 	OutputExceeded bool
 	Stdout, Stderr []byte
+	// Ended is when the run's init was seen to exit.
+	Ended time.Time
 	// InitError is set when the run could not be set up inside.
 	InitError string
 }
@@ -365,6 +370,13 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec) (*Result, error) {
 	for _, f := range closeAfterStart {
 		f.Close()
 	}
+	if spec.CloseFiles {
+		for _, f := range []*os.File{spec.Stdin, spec.Stdout, spec.Stderr} {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
 	if err != nil {
 		close(stopOutput)
 		wg.Wait()
@@ -453,7 +465,8 @@ loop:
 			}
 		}
 	}
-	res.WallTime = time.Since(start)
+	res.Ended = time.Now()
+	res.WallTime = res.Ended.Sub(start)
 	// The init is gone, so is its PID namespace: every process of the run
 	// has been sent SIGKILL by the kernel. Wait for the cgroup to drain.
 	if cg != nil {

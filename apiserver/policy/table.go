@@ -1,0 +1,43 @@
+package policy
+
+import (
+	"github.com/codequest-dev/codequest/api/proto/codequest/v1/codequestv1connect"
+	"github.com/codequest-dev/codequest/apiserver/auth"
+)
+
+// Default is CodeQuest's authorization table: every procedure of every
+// service, and nothing else.
+func Default() Table {
+	adminOnly := Rule{Access: RolesOnly}
+	public := Rule{Access: Public}
+	return Table{
+		// AuthService: the credentials are the request.
+		codequestv1connect.AuthServiceRegisterProcedure:           public,
+		codequestv1connect.AuthServiceLoginProcedure:              public,
+		codequestv1connect.AuthServiceRefreshProcedure:            public,
+		codequestv1connect.AuthServiceLogoutProcedure:             public,
+		codequestv1connect.AuthServiceVerifyEmailProcedure:        public,
+		codequestv1connect.AuthServiceResendVerificationProcedure: public,
+		codequestv1connect.AuthServiceForgotPasswordProcedure:     public,
+		codequestv1connect.AuthServiceResetPasswordProcedure:      public,
+		codequestv1connect.AuthServiceChangePasswordProcedure:     {Access: SignedIn, Note: "acts on the caller only"},
+
+		// UserService.
+		codequestv1connect.UserServiceGetMeProcedure:              {Access: SignedIn, Note: "the caller's own account"},
+		codequestv1connect.UserServiceGetUserProcedure:            {Access: SignedIn, Note: "public profile fields only"},
+		codequestv1connect.UserServiceUpdateProfileProcedure:      {Access: SignedIn, Note: "the caller's own profile"},
+		codequestv1connect.UserServiceCreateAvatarUploadProcedure: {Access: SignedIn, Note: "object key under the caller's id"},
+		codequestv1connect.UserServiceConfirmAvatarProcedure:      {Access: SignedIn, Note: "only keys under the caller's id"},
+		codequestv1connect.UserServiceListUsersProcedure:          adminOnly,
+		codequestv1connect.UserServiceSetUserRoleProcedure:        adminOnly,
+
+		// OrganizationService.
+		codequestv1connect.OrganizationServiceCreateOrganizationProcedure: {Access: RolesOnly, Roles: []string{auth.RoleBusinessPartner}, Note: "the creator becomes owner"},
+		codequestv1connect.OrganizationServiceGetOrganizationProcedure:    {Access: SignedIn, Org: OrgMember},
+		codequestv1connect.OrganizationServiceListOrganizationsProcedure:  {Access: SignedIn, Note: "the caller's organizations; admins see all"},
+		codequestv1connect.OrganizationServiceUpdateOrganizationProcedure: {Access: SignedIn, Org: OrgOwner},
+		codequestv1connect.OrganizationServiceAddMemberProcedure:          {Access: SignedIn, Org: OrgInstructor, Note: "instructors may add members only; owners and admins grant any role"},
+		codequestv1connect.OrganizationServiceRemoveMemberProcedure:       {Access: SignedIn, Org: OrgMember, Note: "members may remove themselves; owners and admins anyone but the last owner"},
+		codequestv1connect.OrganizationServiceListMembersProcedure:        {Access: SignedIn, Org: OrgMember},
+	}
+}

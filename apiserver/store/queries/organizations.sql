@@ -1,0 +1,59 @@
+-- name: CreateOrganization :one
+INSERT INTO organizations (slug, name, description, created_by)
+VALUES (@slug, @name, @description, @created_by)
+RETURNING *;
+
+-- name: GetOrganization :one
+SELECT o.*, (SELECT count(*) FROM memberships m WHERE m.organization_id = o.id)::int AS member_count
+FROM organizations o WHERE o.id = @id;
+
+-- name: UpdateOrganization :one
+UPDATE organizations
+SET name        = coalesce(sqlc.narg(name), name),
+    description = coalesce(sqlc.narg(description), description),
+    updated_at  = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: ListOrganizations :many
+-- All organizations, or only those the user belongs to when user_id is set.
+SELECT o.*, (SELECT count(*) FROM memberships m WHERE m.organization_id = o.id)::int AS member_count
+FROM organizations o
+WHERE (sqlc.narg(user_id)::uuid IS NULL OR EXISTS (
+        SELECT 1 FROM memberships m WHERE m.organization_id = o.id AND m.user_id = sqlc.narg(user_id)))
+  AND (sqlc.narg(after_time)::timestamptz IS NULL
+       OR (o.created_at, o.id) > (sqlc.narg(after_time), sqlc.narg(after_id)::uuid))
+ORDER BY o.created_at, o.id
+LIMIT @lim;
+
+-- name: UpsertMembership :one
+INSERT INTO memberships (organization_id, user_id, role) VALUES (@organization_id, @user_id, @role)
+ON CONFLICT (organization_id, user_id) DO UPDATE SET role = excluded.role
+RETURNING *;
+
+-- name: GetMembership :one
+SELECT * FROM memberships WHERE organization_id = @organization_id AND user_id = @user_id;
+
+-- name: DeleteMembership :execrows
+DELETE FROM memberships WHERE organization_id = @organization_id AND user_id = @user_id;
+
+-- name: CountOwners :one
+SELECT count(*)::int FROM memberships WHERE organization_id = @organization_id AND role = 'owner';
+
+-- name: LockOrganization :exec
+SELECT 1 FROM organizations WHERE id = @id FOR UPDATE;
+
+-- name: ListMembers :many
+SELECT m.organization_id, m.user_id, m.role, m.created_at, u.display_name, u.email
+FROM memberships m JOIN users u ON u.id = m.user_id
+WHERE m.organization_id = @organization_id
+  AND (sqlc.narg(after_time)::timestamptz IS NULL
+       OR (m.created_at, m.user_id) > (sqlc.narg(after_time), sqlc.narg(after_id)::uuid))
+ORDER BY m.created_at, m.user_id
+LIMIT @lim;
+
+-- name: ListUserMemberships :many
+SELECT m.organization_id, m.role, o.name AS organization_name
+FROM memberships m JOIN organizations o ON o.id = m.organization_id
+WHERE m.user_id = @user_id
+ORDER BY o.name, o.id;
