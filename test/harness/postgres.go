@@ -191,7 +191,7 @@ func runPostgres(ctx context.Context) (*postgresServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &postgresServer{dir: dir}
+	s := &postgresServer{dir: dir, template: pgTemplate}
 	if cred != nil {
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			_ = s.stop(ctx)

@@ -212,7 +212,7 @@ func toolPath(ctx context.Context, name string) (string, error) {
 	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		fmt.Fprintf(os.Stderr, "harness: waiting for another test binary building tools (%s)\n", lock.Name())
+		fmt.Fprintf(os.Stderr, "harness: %s waits for another hack/tools.sh run (lock %s)\n", name, lock.Name())
 		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 			return "", fmt.Errorf("lock the tool cache: %w", err)
 		}
