@@ -73,6 +73,40 @@ func (q *Queries) DeleteMembership(ctx context.Context, arg DeleteMembershipPara
 	return result.RowsAffected(), nil
 }
 
+const getMember = `-- name: GetMember :one
+SELECT m.organization_id, m.user_id, m.role, m.created_at, u.display_name, u.email
+FROM memberships m JOIN users u ON u.id = m.user_id
+WHERE m.organization_id = $1 AND m.user_id = $2
+`
+
+type GetMemberParams struct {
+	OrganizationID uuid.UUID
+	UserID         uuid.UUID
+}
+
+type GetMemberRow struct {
+	OrganizationID uuid.UUID
+	UserID         uuid.UUID
+	Role           string
+	CreatedAt      time.Time
+	DisplayName    string
+	Email          string
+}
+
+func (q *Queries) GetMember(ctx context.Context, arg GetMemberParams) (GetMemberRow, error) {
+	row := q.db.QueryRow(ctx, getMember, arg.OrganizationID, arg.UserID)
+	var i GetMemberRow
+	err := row.Scan(
+		&i.OrganizationID,
+		&i.UserID,
+		&i.Role,
+		&i.CreatedAt,
+		&i.DisplayName,
+		&i.Email,
+	)
+	return i, err
+}
+
 const getMembership = `-- name: GetMembership :one
 SELECT organization_id, user_id, role, created_at FROM memberships WHERE organization_id = $1 AND user_id = $2
 `
@@ -122,6 +156,27 @@ func (q *Queries) GetOrganization(ctx context.Context, id uuid.UUID) (GetOrganiz
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.MemberCount,
+	)
+	return i, err
+}
+
+const getOrganizationForUpdate = `-- name: GetOrganizationForUpdate :one
+SELECT id, slug, name, description, created_by, created_at, updated_at FROM organizations WHERE id = $1 FOR UPDATE
+`
+
+// Locks the organization row for the rest of the transaction, so membership
+// changes that check the owner count run one at a time.
+func (q *Queries) GetOrganizationForUpdate(ctx context.Context, id uuid.UUID) (Organization, error) {
+	row := q.db.QueryRow(ctx, getOrganizationForUpdate, id)
+	var i Organization
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.Description,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.UpdatedAt,
 	)
 	return i, err
 }

@@ -57,3 +57,13 @@ SELECT m.organization_id, m.role, o.name AS organization_name
 FROM memberships m JOIN organizations o ON o.id = m.organization_id
 WHERE m.user_id = @user_id
 ORDER BY o.name, o.id;
+
+-- name: GetOrganizationForUpdate :one
+-- Locks the organization row for the rest of the transaction, so membership
+-- changes that check the owner count run one at a time.
+SELECT * FROM organizations WHERE id = @id FOR UPDATE;
+
+-- name: GetMember :one
+SELECT m.organization_id, m.user_id, m.role, m.created_at, u.display_name, u.email
+FROM memberships m JOIN users u ON u.id = m.user_id
+WHERE m.organization_id = @organization_id AND m.user_id = @user_id;
