@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -160,13 +161,39 @@ func retry(ctx context.Context, start func() error) error {
 }
 
 // tempDir makes a folder for a server's data under the system's temporary
-// folder, named for the binary's process so a leftover is recognizable.
+// folder, named for the service and the binary's process ID, and first
+// removes the folders of that service left by binaries that were killed.
 func tempDir(name string) (string, error) {
-	dir, err := os.MkdirTemp("", fmt.Sprintf("codequest-%s-%d-", name, os.Getpid()))
+	prefix := "codequest-" + name + "-"
+	removeStale(prefix)
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", prefix, os.Getpid()))
 	if err != nil {
 		return "", fmt.Errorf("make %s folder: %w", name, err)
 	}
 	return dir, nil
+}
+
+// removeStale removes the folders named prefix+PID+"-..." whose process is
+// gone. It is best effort: what it cannot remove stays.
+func removeStale(prefix string) {
+	entries, err := os.ReadDir(os.TempDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidStr, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if !ok || err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
+		}
+	}
 }
 
 // requireFile fails with an install hint when path is not an executable.
@@ -211,11 +238,15 @@ func toolPath(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("open the tool lock: %w", err)
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		fmt.Fprintf(os.Stderr, "harness: %s waits for another hack/tools.sh run (lock %s)\n", name, lock.Name())
-		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-			return "", fmt.Errorf("lock the tool cache: %w", err)
-		}
+	// Say so if another build makes us wait, not for a moment's wait on
+	// the other tool of this binary.
+	waiting := time.AfterFunc(2*time.Second, func() {
+		fmt.Fprintf(os.Stderr, "harness: %s waits for another hack/tools.sh build (lock %s)\n", name, lock.Name())
+	})
+	err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
+	waiting.Stop()
+	if err != nil {
+		return "", fmt.Errorf("lock the tool cache: %w", err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 
