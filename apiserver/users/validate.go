@@ -1,0 +1,142 @@
+package users
+
+import (
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	codequestv1 "github.com/codequest-dev/codequest/api/proto/codequest/v1"
+	"github.com/codequest-dev/codequest/apiserver/apierr"
+	"github.com/codequest-dev/codequest/apiserver/auth"
+	"github.com/codequest-dev/codequest/apiserver/store"
+)
+
+// Limits, as the users table's CHECK constraints state them.
+const (
+	maxDisplayNameLen = 64
+	maxBioLen         = 500
+	maxTimezoneLen    = 64
+	maxQueryLen       = 100
+)
+
+// checkText records a violation unless s is valid UTF-8 of at most max
+// characters (and at least one when required) without control characters
+// other than line breaks and tabs (when multiline). Postgres counts
+// characters the same way and cannot store NUL.
+func checkText(v *apierr.Validation, field, s string, required bool, max int, multiline bool) {
+	if !utf8.ValidString(s) {
+		v.Add(field, "must be valid UTF-8")
+		return
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
+			v.Add(field, "must not contain control characters")
+			return
+		}
+	}
+	n := utf8.RuneCountInString(s)
+	switch {
+	case required && n == 0:
+		v.Add(field, "is required")
+	case n > max:
+		v.Add(field, "must be at most %d characters", max)
+	}
+}
+
+// checkTimezone records a violation unless tz names an IANA zone.
+func checkTimezone(v *apierr.Validation, tz string) {
+	const msg = `must be an IANA time zone name such as "Europe/Paris"`
+	// LoadLocation maps "" to UTC and "Local" to the server's zone; neither
+	// is a name a client means.
+	if tz == "" || tz == "Local" || len(tz) > maxTimezoneLen || !utf8.ValidString(tz) || strings.ContainsRune(tz, 0) {
+		v.Add("timezone", msg)
+		return
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		v.Add("timezone", msg)
+	}
+}
+
+// profileUpdate validates an UpdateProfileRequest into store parameters
+// for id: only the fields that are set change, the display name trimmed.
+func profileUpdate(id uuid.UUID, m *codequestv1.UpdateProfileRequest) (store.UpdateProfileParams, error) {
+	p := store.UpdateProfileParams{ID: id}
+	var v apierr.Validation
+	if m.DisplayName != nil {
+		name := strings.TrimSpace(m.GetDisplayName())
+		checkText(&v, "display_name", name, true, maxDisplayNameLen, false)
+		p.DisplayName = &name
+	}
+	if m.Bio != nil {
+		checkText(&v, "bio", m.GetBio(), false, maxBioLen, true)
+		p.Bio = m.Bio
+	}
+	if m.Timezone != nil {
+		checkTimezone(&v, m.GetTimezone())
+		p.Timezone = m.Timezone
+	}
+	return p, v.Err()
+}
+
+// parseID records a violation unless s is a UUID.
+func parseID(v *apierr.Validation, field, s string) uuid.UUID {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		v.Add(field, "must be a UUID")
+	}
+	return id
+}
+
+// parsePage records violations for a bad page_size or page_token.
+func parsePage(v *apierr.Validation, size int32, token string) store.Page {
+	p, err := store.ParsePage(size, token)
+	switch {
+	case errors.Is(err, store.ErrInvalidPageSize):
+		v.Add("page_size", "must not be negative")
+	case err != nil:
+		v.Add("page_token", "is not a token this list returned")
+	}
+	return p
+}
+
+// likePattern escapes s for use inside an ILIKE pattern (backslash is the
+// default escape character), so that % and _ match themselves.
+func likePattern(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+var roles = []struct {
+	db    string
+	proto codequestv1.Role
+}{
+	{auth.RoleLearner, codequestv1.Role_ROLE_LEARNER},
+	{auth.RoleInstructor, codequestv1.Role_ROLE_INSTRUCTOR},
+	{auth.RoleBusinessPartner, codequestv1.Role_ROLE_BUSINESS_PARTNER},
+	{auth.RoleAdmin, codequestv1.Role_ROLE_ADMIN},
+}
+
+// RoleToProto converts a stored platform role to its enum; unknown roles
+// are ROLE_UNSPECIFIED.
+func RoleToProto(role string) codequestv1.Role {
+	for _, r := range roles {
+		if r.db == role {
+			return r.proto
+		}
+	}
+	return codequestv1.Role_ROLE_UNSPECIFIED
+}
+
+// RoleFromProto converts an enum to the stored role; ok is false for
+// ROLE_UNSPECIFIED and unknown values.
+func RoleFromProto(role codequestv1.Role) (string, bool) {
+	for _, r := range roles {
+		if r.proto == role {
+			return r.db, true
+		}
+	}
+	return "", false
+}
