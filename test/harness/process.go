@@ -92,7 +92,6 @@ func (p *process) waitReady(ctx context.Context, ready func(ctx context.Context)
 // period or when ctx ends.
 func (p *process) stop(ctx context.Context) error {
 	pgid := p.cmd.Process.Pid
-	defer func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }() // stragglers
 	select {
 	case <-p.exited:
 		return fmt.Errorf("%s had exited (%v); its log:\n%s", p.name, p.waitErr, p.logTail())
