@@ -16,22 +16,24 @@ import (
 const riverVersion = 8
 
 // riverMigration installs River's job tables (durable jobs: mail, CR
-// re-creation, ...) as migration 3, inside goose's transaction.
+// re-creation, ...) as migration 3. River applies each of its versions in a
+// transaction of its own: version 6 adds an enum value and then uses it,
+// which Postgres refuses inside a single transaction.
 func riverMigration() *goose.Migration {
-	run := func(direction rivermigrate.Direction, target int) func(context.Context, *sql.Tx) error {
-		return func(ctx context.Context, tx *sql.Tx) error {
-			m, err := rivermigrate.New(riverdatabasesql.New(nil), nil)
+	run := func(direction rivermigrate.Direction, target int) func(context.Context, *sql.DB) error {
+		return func(ctx context.Context, db *sql.DB) error {
+			m, err := rivermigrate.New(riverdatabasesql.New(db), nil)
 			if err != nil {
 				return fmt.Errorf("river migrator: %w", err)
 			}
-			if _, err := m.MigrateTx(ctx, tx, direction, &rivermigrate.MigrateOpts{TargetVersion: target}); err != nil {
+			if _, err := m.Migrate(ctx, direction, &rivermigrate.MigrateOpts{TargetVersion: target}); err != nil {
 				return fmt.Errorf("river migrate %s: %w", direction, err)
 			}
 			return nil
 		}
 	}
 	return goose.NewGoMigration(3,
-		&goose.GoFunc{RunTx: run(rivermigrate.DirectionUp, riverVersion)},
-		&goose.GoFunc{RunTx: run(rivermigrate.DirectionDown, -1)},
+		&goose.GoFunc{RunDB: run(rivermigrate.DirectionUp, riverVersion)},
+		&goose.GoFunc{RunDB: run(rivermigrate.DirectionDown, -1)},
 	)
 }
