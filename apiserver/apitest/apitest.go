@@ -1,0 +1,217 @@
+// Package apitest runs a complete in-process API server against the real
+// services of package harness, on a real listener speaking HTTP/1.1 and
+// h2c, and hands tests Connect, gRPC and gRPC-web clients.
+//
+//	func TestMain(m *testing.M) { harness.Main(m) }
+//
+//	func TestX(t *testing.T) {
+//		env := apitest.New(t)
+//		alice := env.NewUser(t, auth.RoleLearner)
+//		c := env.Clients(alice.Auth())
+//		res, err := c.Users.GetMe(ctx, connect.NewRequest(&codequestv1.GetMeRequest{}))
+//	}
+package apitest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/google/uuid"
+
+	codequestv1 "github.com/codequest-dev/codequest/api/proto/codequest/v1"
+	"github.com/codequest-dev/codequest/api/proto/codequest/v1/codequestv1connect"
+	"github.com/codequest-dev/codequest/apiserver"
+	"github.com/codequest-dev/codequest/apiserver/auth"
+	"github.com/codequest-dev/codequest/apiserver/objects"
+	"github.com/codequest-dev/codequest/apiserver/store"
+	"github.com/codequest-dev/codequest/test/harness"
+)
+
+// Env is one test's API server.
+type Env struct {
+	URL     string
+	App     *apiserver.APIServer
+	Store   *store.Store
+	Harness *harness.Env
+	Config  apiserver.Config
+	// HTTP speaks HTTP/1.1 and h2c to the server.
+	HTTP *http.Client
+}
+
+// Option changes the server's configuration before it starts.
+type Option func(*apiserver.Config)
+
+// New starts a server for t on its own database, Redis DB, bucket and the
+// shared mail sink; it stops when t ends.
+func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	h := harness.NewEnv(t)
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := apiserver.DefaultConfig()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.HTTP.ShutdownTimeout = 5 * time.Second
+	cfg.DatabaseURL = h.DatabaseURL
+	ro := h.Redis.Options()
+	cfg.RedisURL = fmt.Sprintf("redis://%s/%d", ro.Addr, ro.DB)
+	cfg.Objects = objects.Config{
+		Endpoint: h.Objects.Endpoint, AccessKey: h.Objects.AccessKey, SecretKey: h.Objects.SecretKey,
+		UseTLS: h.Objects.Secure, Bucket: h.Objects.Bucket, Region: h.Objects.Region,
+	}
+	cfg.SMTP.Host, cfg.SMTP.Port = h.Mail.SMTPHost, h.Mail.SMTPPort
+	cfg.SigningKey = key
+	// Tests sign in often from one address; the rate-limit tests lower these.
+	cfg.Auth.LoginPerIP = redis_rate.PerMinute(10000)
+	cfg.Auth.LoginPerAccount = redis_rate.PerMinute(10000)
+	cfg.Auth.MailPerAccount = redis_rate.PerMinute(10000)
+	for _, o := range opts {
+		o(&cfg)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := apiserver.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("start API server: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("API server: %v", err)
+		}
+		a.Close()
+	})
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &Env{
+		URL:     "http://" + ln.Addr().String(),
+		App:     a,
+		Store:   store.Open(a.Pool),
+		Harness: h,
+		Config:  cfg,
+		HTTP:    &http.Client{Transport: &http.Transport{Protocols: p}, Timeout: 60 * time.Second},
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// Clients are typed clients of every service.
+type Clients struct {
+	Auth  codequestv1connect.AuthServiceClient
+	Users codequestv1connect.UserServiceClient
+	Orgs  codequestv1connect.OrganizationServiceClient
+}
+
+// Clients returns clients speaking Connect (JSON unless opts say otherwise;
+// pass connect.WithGRPC() or connect.WithGRPCWeb() for the others).
+func (e *Env) Clients(opts ...connect.ClientOption) Clients {
+	opts = append([]connect.ClientOption{connect.WithProtoJSON()}, opts...)
+	return Clients{
+		Auth:  codequestv1connect.NewAuthServiceClient(e.HTTP, e.URL, opts...),
+		Users: codequestv1connect.NewUserServiceClient(e.HTTP, e.URL, opts...),
+		Orgs:  codequestv1connect.NewOrganizationServiceClient(e.HTTP, e.URL, opts...),
+	}
+}
+
+// User is an account made for a test, signed in.
+type User struct {
+	ID       uuid.UUID
+	Email    string
+	Password string
+	Tokens   *codequestv1.Tokens
+}
+
+// Auth returns a client option that sends the user's access token.
+func (u *User) Auth() connect.ClientOption {
+	return Bearer(u.Tokens.GetAccessToken())
+}
+
+// Bearer returns a client option that sends an Authorization header.
+func Bearer(token string) connect.ClientOption {
+	return connect.WithInterceptors(bearer(token))
+}
+
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", "Bearer "+string(b))
+		return next(ctx, req)
+	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+var seq atomic.Int64
+
+// UniqueEmail returns an address no other test uses.
+func UniqueEmail(prefix string) string {
+	return fmt.Sprintf("%s-%d-%s@example.test", prefix, seq.Add(1), uuid.NewString()[:8])
+}
+
+// Password is the password NewUser gives accounts.
+const Password = "Correct-Horse-9"
+
+// NewUser creates a verified account with the given platform role directly
+// in the database and signs it in through Login.
+func (e *Env) NewUser(t testing.TB, role string) *User {
+	t.Helper()
+	ctx := context.Background()
+	email := UniqueEmail(role)
+	hash, err := auth.Hasher{Params: e.Config.Argon2}.Hash(Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	u, err := e.Store.CreateUser(ctx, store.CreateUserParams{Email: email, DisplayName: "Test " + role, Role: role, EmailVerifiedAt: &now})
+	if err != nil {
+		t.Fatalf("create user: %v", err)
+	}
+	if err := e.Store.SetPassword(ctx, store.SetPasswordParams{UserID: u.ID, PasswordHash: hash}); err != nil {
+		t.Fatalf("set password: %v", err)
+	}
+	res, err := e.Clients().Auth.Login(ctx, connect.NewRequest(&codequestv1.LoginRequest{Email: email, Password: Password}))
+	if err != nil {
+		t.Fatalf("login %s: %v", email, err)
+	}
+	return &User{ID: u.ID, Email: email, Password: Password, Tokens: res.Msg.GetTokens()}
+}
