@@ -81,6 +81,10 @@ type yamlLimit struct {
 
 // ReadProblem reads the package in dir.
 func ReadProblem(dir string) (*Problem, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "problem.yaml"))
 	if err != nil {
 		return nil, fmt.Errorf("read problem package: %w", err)

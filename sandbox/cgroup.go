@@ -157,7 +157,7 @@ func (p *cgroupParent) newRun(name string, lim Limits, limitMemory bool) (*cgrou
 }
 
 // memorySlack is what the cgroup allows above the run's memory limit.
-const memorySlack = 16 << 20
+const memorySlack = 8 << 20
 
 func (r *cgroupRun) add(pid int) error {
 	for _, d := range r.dirs {

@@ -158,11 +158,14 @@ func setupRoot(cfg *initConfig) error {
 		return fmt.Errorf("mount root tmpfs: %w", err)
 	}
 	for _, p := range cfg.ReadOnly {
-		if err := bindPath(root, p, p, false); err != nil {
+		if err := bindPath(root, p, p, false); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
 	for _, b := range cfg.Binds {
+		if !filepath.IsAbs(b.Source) {
+			return fmt.Errorf("bind %s: source is not an absolute path", b.Source)
+		}
 		if err := bindPath(root, b.Source, b.Target, b.Writable); err != nil {
 			return err
 		}
@@ -237,14 +240,11 @@ func setupRoot(cfg *initConfig) error {
 }
 
 // bindPath binds host path src at dst inside root. A symbolic link is
-// recreated as a link; a missing source is skipped.
+// recreated as a link.
 func bindPath(root, src, dst string, writable bool) error {
 	fi, err := os.Lstat(src)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return fmt.Errorf("bind: %w", err)
 	}
 	target := filepath.Join(root, dst)
 	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {

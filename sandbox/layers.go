@@ -106,8 +106,9 @@ func treePIDs(pid int) []int {
 	return out
 }
 
-// treeRSS is the summed resident memory of the run's processes other than
-// its init, in bytes.
+// treeRSS is the summed resident memory that the run's processes other
+// than its init own (resident minus shared file pages, as a memory cgroup
+// would charge it), in bytes.
 func treeRSS(pid int) int64 {
 	var sum int64
 	pageSize := int64(os.Getpagesize())
@@ -117,9 +118,10 @@ func treeRSS(pid int) int64 {
 			continue
 		}
 		f := strings.Fields(string(b))
-		if len(f) > 1 {
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			sum += n * pageSize
+		if len(f) > 2 {
+			res, _ := strconv.ParseInt(f[1], 10, 64)
+			shared, _ := strconv.ParseInt(f[2], 10, 64)
+			sum += (res - shared) * pageSize
 		}
 	}
 	return sum
