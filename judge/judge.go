@@ -219,7 +219,7 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 }
 
 func (j *Judge) env(lang *Language) []string {
-	env := []string{basePath, "HOME=/work", "LANG=C.UTF-8", "TMPDIR=/tmp"}
+	env := []string{basePath, "HOME=/nonexistent", "LANG=C.UTF-8", "TMPDIR=/tmp"}
 	return append(env, lang.Env...)
 }
 

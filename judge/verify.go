@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 )
 
 // VerifyEntry is the outcome of one labelled submission.
@@ -85,18 +84,21 @@ func (j *Judge) Verify(ctx context.Context, dir string, onEntry func(VerifyEntry
 
 // WriteVerifyTable prints entries as a table.
 func WriteVerifyTable(w io.Writer, entries []VerifyEntry) {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROBLEM\tSUBMISSION\tEXPECTED\tGOT\tCPU\tMEMORY\t")
+	fmt.Fprintln(w, VerifyHeader)
 	for _, e := range entries {
-		fmt.Fprintln(tw, VerifyLine(e))
+		fmt.Fprintln(w, VerifyLine(e))
 	}
-	tw.Flush()
 }
 
-// VerifyLine is one table line (tab-separated).
+// VerifyHeader heads the table of VerifyLine lines.
+var VerifyHeader = fmt.Sprintf(lineFormat, "PROBLEM", "SUBMISSION", "EXPECTED", "GOT", "CPU", "MEMORY", "")
+
+const lineFormat = "%-10s %-36s %-8s %-4s %8s %10s  %s"
+
+// VerifyLine is one table line.
 func VerifyLine(e VerifyEntry) string {
 	if e.Skipped != "" {
-		return fmt.Sprintf("%s\t%s\t-\t-\t-\t-\tskipped: %s", e.Problem, e.Submission, e.Skipped)
+		return fmt.Sprintf(lineFormat, e.Problem, e.Submission, "-", "-", "-", "-", "skipped: "+e.Skipped)
 	}
 	mark := "ok"
 	if !e.Match {
@@ -105,6 +107,6 @@ func VerifyLine(e VerifyEntry) string {
 			mark += ": " + clip(e.Message, 160)
 		}
 	}
-	return fmt.Sprintf("%s\t%s\t%s\t%s\t%d ms\t%.1f MiB\t%s", e.Problem, e.Submission, e.Expected.Short(),
-		e.Got.Short(), e.MaxCPUMillis, float64(e.PeakMemoryKiB)/1024, mark)
+	return fmt.Sprintf(lineFormat, e.Problem, e.Submission, e.Expected.Short(), e.Got.Short(),
+		fmt.Sprintf("%d ms", e.MaxCPUMillis), fmt.Sprintf("%.1f MiB", float64(e.PeakMemoryKiB)/1024), mark)
 }

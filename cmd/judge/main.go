@@ -201,9 +201,8 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (int, error
 	}
 	defer cleanup()
 	var all []judge.VerifyEntry
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	if !*asJSON {
-		fmt.Fprintln(tw, "PROBLEM\tSUBMISSION\tEXPECTED\tGOT\tCPU\tMEMORY\t")
+		fmt.Fprintln(stdout, judge.VerifyHeader)
 	}
 	failed := false
 	for _, dir := range fs.Args() {
@@ -212,8 +211,7 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (int, error
 		}
 		entries, err := j.Verify(ctx, dir, func(e judge.VerifyEntry) {
 			if !*asJSON {
-				fmt.Fprintln(tw, judge.VerifyLine(e))
-				tw.Flush()
+				fmt.Fprintln(stdout, judge.VerifyLine(e))
 			}
 		})
 		all = append(all, entries...)
