@@ -45,8 +45,10 @@ type Env struct {
 	Store   *store.Store
 	Harness *harness.Env
 	Config  apiserver.Config
-	// HTTP speaks HTTP/1.1 and h2c to the server.
+	// HTTP speaks HTTP/2 without TLS (h2c), as gRPC needs.
 	HTTP *http.Client
+	// HTTP1 speaks HTTP/1.1, as curl and browsers without TLS do.
+	HTTP1 *http.Client
 }
 
 // Option changes the server's configuration before it starts.
@@ -104,16 +106,16 @@ func New(t testing.TB, opts ...Option) *Env {
 		}
 		a.Close()
 	})
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
+	h2c := new(http.Protocols)
+	h2c.SetUnencryptedHTTP2(true)
 	return &Env{
 		URL:     "http://" + ln.Addr().String(),
 		App:     a,
 		Store:   store.Open(a.Pool),
 		Harness: h,
 		Config:  cfg,
-		HTTP:    &http.Client{Transport: &http.Transport{Protocols: p}, Timeout: 60 * time.Second},
+		HTTP:    &http.Client{Transport: &http.Transport{Protocols: h2c}, Timeout: 60 * time.Second},
+		HTTP1:   &http.Client{Transport: &http.Transport{}, Timeout: 60 * time.Second},
 	}
 }
 
