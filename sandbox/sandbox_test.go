@@ -169,7 +169,6 @@ func TestNoLeftovers(t *testing.T) {
 	s.ownsDir = false
 }
 
-
 // TestDegraded runs with the mechanisms used inside gVisor (no cgroup:
 // memory polled, processes by RLIMIT_NPROC) and checks they still hold.
 func TestDegraded(t *testing.T) {
