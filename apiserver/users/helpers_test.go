@@ -92,4 +92,3 @@ func fields(t testing.TB, err error) []string {
 	slices.Sort(out)
 	return out
 }
-
