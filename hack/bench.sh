@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# bench.sh: runs the benchmarks, each side by side with its baseline in one
+# run, and prints them with benchstat-style repetition (-count). The figures
+# and the machine they came from are recorded in docs/benchmarks.md.
+#
+#   hack/bench.sh            every group
+#   hack/bench.sh api        identity RPCs vs bare net/http + pgx
+#   hack/bench.sh judge      sandbox overhead vs bare exec and bubblewrap
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+eval "$(hack/toolchains.sh env)"
+COUNT=${BENCH_COUNT:-5}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(go version | cut -d' ' -f3)"
+echo "cpu: $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo)"
+
+group=${1:-all}
+if [[ $group == all || $group == api ]]; then
+  echo; echo "== API: Login, Refresh, GetMe (server=codequest vs server=baseline)"
+  go test ./apiserver/ -run '^$' -bench 'Login|Refresh|GetMe' -benchtime 2s -count "$COUNT"
+fi
+if [[ $group == all || $group == judge ]]; then
+  if ls sandbox/*_test.go >/dev/null 2>&1; then
+    echo; echo "== sandbox: per-run overhead"
+    go test ./sandbox/ -run '^$' -bench . -count "$COUNT"
+  fi
+fi
