@@ -24,7 +24,7 @@
 // # Lifecycle
 //
 // Each server starts lazily, on the first test that needs it, at most once per
-// test binary, and Main stops it and removes its temporary folder after the
+// test binary (package localsvc runs it, as it does for `codequest dev`), and Main stops it and removes its temporary folder after the
 // tests ran. Servers run in their own process group with a parent-death
 // signal, so they die with the test binary even when it is killed. A test
 // never uses a server that was running before the binary started, and nothing

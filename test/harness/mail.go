@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/codequest-dev/codequest/test/localsvc"
 )
 
 // Mailbox is the binary's SMTP sink, shared by every test: send to
@@ -165,9 +165,9 @@ func (mb *Mailbox) get(ctx context.Context, path string, v any) error {
 // mailServer is the binary's mailpit: started, or the one of TEST_SMTP_ADDR
 // and TEST_MAILPIT_URL.
 type mailServer struct {
-	box  Mailbox
-	proc *process // nil if external
-	dir  string
+	box Mailbox
+	srv *localsvc.Mailpit // nil if external
+	dir string
 }
 
 // Mail returns the SMTP sink. It is shared: address mail to recipients
@@ -210,46 +210,25 @@ func startMail(ctx context.Context) (*mailServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &mailServer{dir: dir}
-	err = retry(ctx, func() error {
-		smtpPort, err := freePort()
-		if err != nil {
-			return err
-		}
-		httpPort, err := freePort()
-		if err != nil {
-			return err
-		}
-		httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
-		s.box = Mailbox{SMTPHost: "127.0.0.1", SMTPPort: smtpPort, APIURL: "http://" + httpAddr, http: client}
-		p, err := startProcess(procSpec{
-			name: "mailpit", path: path, dir: dir, stopSig: syscall.SIGTERM,
-			args: []string{"--smtp", s.box.SMTPAddr(), "--listen", httpAddr,
-				// Any credentials, or none, over plain SMTP: what the
-				// application does in tests.
-				"--smtp-auth-accept-any", "--smtp-auth-allow-insecure",
-				"--database", filepath.Join(dir, "mailpit.db"),
-				"--max", "0", // keep every message: tests look them up
-				"--smtp-disable-rdns", "--disable-version-check", "--quiet"},
-		})
-		if err != nil {
-			return err
-		}
-		if err := p.waitReady(ctx, s.ready); err != nil {
-			_ = p.stop(ctx)
-			return err
-		}
-		s.proc = p
-		return nil
-	})
+	srv, err := localsvc.StartMailpit(ctx, localsvc.MailpitSpec{Spec: localsvc.Spec{Dir: dir}, Binary: path})
 	if err != nil {
-		_ = s.stop(ctx)
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	return s, nil
+	host, port, err := splitHostPort(srv.SMTPAddr)
+	if err != nil {
+		_ = srv.Stop(ctx)
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("mailpit SMTP address: %w", err)
+	}
+	return &mailServer{
+		box: Mailbox{SMTPHost: host, SMTPPort: port, APIURL: srv.URL, http: client},
+		srv: srv, dir: dir,
+	}, nil
 }
 
-// ready checks that the API answers and the SMTP port accepts connections.
+// ready checks that the API answers and the SMTP port accepts connections:
+// an external mailpit's.
 func (s *mailServer) ready(ctx context.Context) error {
 	var info struct{ Version string }
 	if err := s.box.get(ctx, "/api/v1/info", &info); err != nil {
@@ -266,8 +245,8 @@ func (s *mailServer) ready(ctx context.Context) error {
 // stop stops the started server and removes its folder.
 func (s *mailServer) stop(ctx context.Context) error {
 	var errs []error
-	if s.proc != nil {
-		errs = append(errs, s.proc.stop(ctx))
+	if s.srv != nil {
+		errs = append(errs, s.srv.Stop(ctx))
 	}
 	if s.dir != "" {
 		if err := os.RemoveAll(s.dir); err != nil {

@@ -3,18 +3,15 @@ package harness
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/codequest-dev/codequest/test/localsvc"
 )
 
 // ObjectStore is a test's bucket on the binary's S3 server.
@@ -44,7 +41,7 @@ type minioServer struct {
 	accessKey string
 	secretKey string
 	client    *minio.Client
-	proc      *process // nil if external
+	srv       *localsvc.MinIO // nil if external
 	dir       string
 }
 
@@ -117,35 +114,11 @@ func startMinIO(ctx context.Context) (*minioServer, error) {
 		return nil, err
 	}
 	s := &minioServer{dir: dir, accessKey: "codequest", secretKey: randomHex(16)}
-	err = retry(ctx, func() error {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		console, err := freePort()
-		if err != nil {
-			return err
-		}
-		s.endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		p, err := startProcess(procSpec{
-			name: "minio", path: path, dir: dir, stopSig: syscall.SIGTERM,
-			env: []string{"MINIO_ROOT_USER=" + s.accessKey, "MINIO_ROOT_PASSWORD=" + s.secretKey,
-				"MINIO_BROWSER=off", "MINIO_UPDATE=off", "HOME=" + dir},
-			args: []string{"server", "--quiet", "--address", s.endpoint,
-				"--console-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(console)),
-				filepath.Join(dir, "data")},
-		})
-		if err != nil {
-			return err
-		}
-		if err := p.waitReady(ctx, s.ready); err != nil {
-			_ = p.stop(ctx)
-			return err
-		}
-		s.proc = p
-		return nil
+	s.srv, err = localsvc.StartMinIO(ctx, localsvc.MinIOSpec{
+		Spec: localsvc.Spec{Dir: dir}, Binary: path, AccessKey: s.accessKey, SecretKey: s.secretKey,
 	})
 	if err == nil {
+		s.endpoint = s.srv.Endpoint
 		err = s.connect(ctx)
 	}
 	if err != nil {
@@ -153,23 +126,6 @@ func startMinIO(ctx context.Context) (*minioServer, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// ready asks MinIO's health endpoint whether it serves requests.
-func (s *minioServer) ready(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.endpoint+"/minio/health/ready", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("health: %s", resp.Status)
-	}
-	return nil
 }
 
 // connect makes the client and checks the credentials.
@@ -192,8 +148,8 @@ func (s *minioServer) connect(ctx context.Context) error {
 // stop stops the started server and removes its folder.
 func (s *minioServer) stop(ctx context.Context) error {
 	var errs []error
-	if s.proc != nil {
-		errs = append(errs, s.proc.stop(ctx))
+	if s.srv != nil {
+		errs = append(errs, s.srv.Stop(ctx))
 	}
 	if s.dir != "" {
 		if err := os.RemoveAll(s.dir); err != nil {

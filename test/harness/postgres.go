@@ -8,11 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,14 +17,10 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/codequest-dev/codequest/migrations"
+	"github.com/codequest-dev/codequest/test/localsvc"
 )
 
-const (
-	// pgBin holds the Debian postgresql-15 package's server binaries.
-	pgBin      = "/usr/lib/postgresql/15/bin"
-	pgInstall  = `install PostgreSQL 15: apt-get install postgresql-15`
-	pgTemplate = "codequest_template"
-)
+const pgTemplate = "codequest_template"
 
 // postgresServer is the binary's PostgreSQL: a started server, or the one of
 // TEST_DATABASE_URL.
@@ -37,7 +29,7 @@ type postgresServer struct {
 	admin    *pgxpool.Pool // for CREATE and DROP DATABASE
 	template string        // migrated database that tests' databases copy
 	external bool
-	proc     *process // nil if external
+	srv      *localsvc.Postgres // nil if external
 	dir      string
 }
 
@@ -169,107 +161,27 @@ func startPostgres(ctx context.Context) (*postgresServer, error) {
 }
 
 // runPostgres initializes a cluster in a temporary folder and starts it on
-// a free port. As root it runs both as the postgres user, since PostgreSQL
-// refuses to run as root.
+// a free port, with speed before durability.
 func runPostgres(ctx context.Context) (*postgresServer, error) {
-	for _, b := range []string{"initdb", "postgres"} {
-		if err := requireFile(filepath.Join(pgBin, b), pgInstall); err != nil {
-			return nil, err
-		}
-	}
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, fmt.Errorf("running as root needs the unprivileged postgres user to run PostgreSQL: %v; %s creates it", err, pgInstall)
-		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
-	}
 	dir, err := tempDir("postgres")
 	if err != nil {
 		return nil, err
 	}
-	s := &postgresServer{dir: dir, template: pgTemplate}
-	if cred != nil {
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			_ = s.stop(ctx)
-			return nil, fmt.Errorf("give %s to the postgres user: %w", dir, err)
-		}
-	}
-
 	began := time.Now()
-	data := filepath.Join(dir, "data")
-	initdb := procSpec{
-		name: "initdb", path: filepath.Join(pgBin, "initdb"), dir: dir, cred: cred,
-		env: []string{"LC_ALL=C", "TZ=UTC"},
-		args: []string{"-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-			"--locale=C", "--no-sync", "--no-instructions"},
-	}
-	p, err := startProcess(initdb)
-	if err == nil {
-		select {
-		case <-p.exited:
-			err = p.waitErr
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		if err != nil {
-			err = fmt.Errorf("initdb: %w; its log:\n%s", err, p.logTail())
-		}
-	}
+	srv, err := localsvc.StartPostgres(ctx, localsvc.Spec{Dir: dir})
 	if err != nil {
-		_ = s.stop(ctx)
-		if cred != nil {
-			err = fmt.Errorf("%w (as the postgres user, which must be able to reach %s)", err, dir)
-		}
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	initTime := time.Since(began)
-
-	began = time.Now()
-	err = retry(ctx, func() error {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		p, err := startProcess(procSpec{
-			name: "postgres", path: filepath.Join(pgBin, "postgres"), dir: dir, cred: cred,
-			env:     []string{"LC_ALL=C", "TZ=UTC"},
-			stopSig: syscall.SIGINT, // fast shutdown
-			args: []string{"-D", data, "-p", strconv.Itoa(port), "-k", dir,
-				"-c", "listen_addresses=127.0.0.1",
-				"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-				"-c", "max_connections=200", "-c", "shared_buffers=32MB",
-				"-c", "jit=off", "-c", "autovacuum=off"},
-		})
-		if err != nil {
-			return err
-		}
-		s.base = &url.URL{Scheme: "postgres", User: url.User("postgres"), Host: fmt.Sprintf("127.0.0.1:%d", port),
-			Path: "/postgres", RawQuery: "sslmode=disable"}
-		err = p.waitReady(ctx, func(ctx context.Context) error {
-			conn, err := pgx.Connect(ctx, s.base.String())
-			if err != nil {
-				return err
-			}
-			return conn.Close(ctx)
-		})
-		if err != nil {
-			_ = p.stop(ctx)
-			return err
-		}
-		s.proc = p
-		return nil
-	})
+	base, err := url.Parse(srv.URL("postgres"))
 	if err != nil {
-		_ = s.stop(ctx)
-		return nil, err
+		_ = srv.Stop(ctx)
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("parse postgres URL: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "harness: postgres on %s (initdb %v, start %v)\n", s.base.Host,
-		initTime.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
-	return s, nil
+	fmt.Fprintf(os.Stderr, "harness: postgres on %s (initdb %v, start %v)\n", base.Host,
+		srv.InitTime.Round(time.Millisecond), (time.Since(began) - srv.InitTime).Round(time.Millisecond))
+	return &postgresServer{base: base, template: pgTemplate, srv: srv, dir: dir}, nil
 }
 
 // makeTemplate creates the template database and migrates it. Connections
@@ -325,8 +237,8 @@ func (s *postgresServer) stop(ctx context.Context) error {
 		}
 		s.admin.Close()
 	}
-	if s.proc != nil {
-		errs = append(errs, s.proc.stop(ctx))
+	if s.srv != nil {
+		errs = append(errs, s.srv.Stop(ctx))
 	}
 	if s.dir != "" {
 		if err := os.RemoveAll(s.dir); err != nil {

@@ -3,19 +3,18 @@ package harness
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/codequest-dev/codequest/test/localsvc"
 )
 
 const (
-	redisInstall = "install Redis: apt-get install redis-server"
 	// redisDatabases is how many logical databases the started server has:
 	// DB 0 for claims, the others for tests.
 	redisDatabases = 1000
@@ -42,7 +41,7 @@ type redisServer struct {
 	base      *redis.Options // DB 0
 	admin     *redis.Client  // DB 0, holds the claims
 	databases int
-	proc      *process // nil if external
+	srv       *localsvc.Redis // nil if external
 	dir       string
 }
 
@@ -157,45 +156,17 @@ func startRedis(ctx context.Context) (*redisServer, error) {
 		return s, nil
 	}
 
-	path, err := lookPath("redis-server", redisInstall)
-	if err != nil {
-		return nil, err
-	}
 	dir, err := tempDir("redis")
 	if err != nil {
 		return nil, err
 	}
-	s := &redisServer{dir: dir, databases: redisDatabases}
-	err = retry(ctx, func() error {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		p, err := startProcess(procSpec{
-			name: "redis", path: path, dir: dir, stopSig: syscall.SIGTERM,
-			args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-				"--save", "", "--appendonly", "no", "--dir", dir,
-				"--databases", strconv.Itoa(redisDatabases), "--loglevel", "warning"},
-		})
-		if err != nil {
-			return err
-		}
-		s.base = &redis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-		s.admin = redis.NewClient(s.base)
-		err = p.waitReady(ctx, func(ctx context.Context) error { return s.admin.Ping(ctx).Err() })
-		if err != nil {
-			_ = s.admin.Close()
-			_ = p.stop(ctx)
-			return err
-		}
-		s.proc = p
-		return nil
-	})
+	srv, err := localsvc.StartRedis(ctx, localsvc.RedisSpec{Spec: localsvc.Spec{Dir: dir}, Databases: redisDatabases})
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	return s, nil
+	base := &redis.Options{Addr: srv.Addr}
+	return &redisServer{base: base, admin: redis.NewClient(base), databases: redisDatabases, srv: srv, dir: dir}, nil
 }
 
 // stop closes the claims client, and stops the started server and removes
@@ -205,8 +176,8 @@ func (s *redisServer) stop(ctx context.Context) error {
 	if err := s.admin.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close: %w", err))
 	}
-	if s.proc != nil {
-		errs = append(errs, s.proc.stop(ctx))
+	if s.srv != nil {
+		errs = append(errs, s.srv.Stop(ctx))
 	}
 	if s.dir != "" {
 		if err := os.RemoveAll(s.dir); err != nil {

@@ -1,0 +1,88 @@
+package localsvc
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const redisInstall = "install Redis: apt-get install redis-server"
+
+// RedisSpec is what Redis is started with.
+type RedisSpec struct {
+	Spec
+	// Databases is how many logical databases the server has; 0 is Redis's
+	// default, 16.
+	Databases int
+}
+
+// Redis is a running Redis server, without authentication.
+type Redis struct {
+	// Addr is the server's host:port.
+	Addr string
+	proc *process
+}
+
+// URL returns the redis:// URL of logical database db.
+func (r *Redis) URL(db int) string {
+	return fmt.Sprintf("redis://%s/%d", r.Addr, db)
+}
+
+// Stop shuts the server down (saving the append-only file, if any).
+func (r *Redis) Stop(ctx context.Context) error {
+	if err := r.proc.stop(ctx); err != nil {
+		return fmt.Errorf("stop redis: %w", err)
+	}
+	return nil
+}
+
+// StartRedis starts redis-server in spec.Dir. With Persist it keeps an
+// append-only file there (fsync every second) and reloads it on the next
+// start; without, data lives in memory only.
+func StartRedis(ctx context.Context, spec RedisSpec) (*Redis, error) {
+	path, err := lookPath("redis-server", redisInstall)
+	if err != nil {
+		return nil, err
+	}
+	if err := makeDir("redis", spec.Dir); err != nil {
+		return nil, err
+	}
+	databases := spec.Databases
+	if databases == 0 {
+		databases = 16
+	}
+	args := []string{"--bind", "127.0.0.1", "--dir", spec.Dir, "--save", "",
+		"--databases", strconv.Itoa(databases), "--loglevel", "warning"}
+	if spec.Persist {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	r := &Redis{}
+	err = onPorts(ctx, "redis", []int{spec.Port}, func(ports []int) error {
+		proc, err := startProcess(procSpec{
+			name: "redis", path: path, dir: spec.Dir, stopSig: syscall.SIGTERM,
+			args: append([]string{"--port", strconv.Itoa(ports[0])}, args...),
+		})
+		if err != nil {
+			return err
+		}
+		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+		c := redis.NewClient(&redis.Options{Addr: r.Addr})
+		defer c.Close()
+		if err := proc.waitReady(ctx, func(ctx context.Context) error { return c.Ping(ctx).Err() }); err != nil {
+			_ = proc.stop(context.WithoutCancel(ctx))
+			return err
+		}
+		r.proc = proc
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
