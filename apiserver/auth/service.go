@@ -106,16 +106,23 @@ func validDisplayName(s string) bool {
 	return n >= 1 && n <= 64 && utf8.ValidString(s) && !strings.ContainsAny(s, "\x00\r\n")
 }
 
-// Register implements AuthService.Register.
-func (s *Service) Register(ctx context.Context, req *connect.Request[codequestv1.RegisterRequest]) (*connect.Response[codequestv1.RegisterResponse], error) {
-	email, ok := NormalizeEmail(req.Msg.GetEmail())
+// validateRegister checks a RegisterRequest and returns the normalized
+// address, or a *apierr.Validation naming every bad field.
+func validateRegister(m *codequestv1.RegisterRequest) (string, error) {
+	email, ok := NormalizeEmail(m.GetEmail())
 	v := &apierr.Validation{}
 	v.Check(ok, "email", "must be an email address")
-	if p := PasswordProblem(req.Msg.GetPassword()); p != "" {
+	if p := PasswordProblem(m.GetPassword()); p != "" {
 		v.Add("password", "%s", p)
 	}
-	v.Check(validDisplayName(req.Msg.GetDisplayName()), "display_name", "must be 1 to 64 characters on one line")
-	if err := v.Err(); err != nil {
+	v.Check(validDisplayName(m.GetDisplayName()), "display_name", "must be 1 to 64 characters on one line")
+	return email, v.Err()
+}
+
+// Register implements AuthService.Register.
+func (s *Service) Register(ctx context.Context, req *connect.Request[codequestv1.RegisterRequest]) (*connect.Response[codequestv1.RegisterResponse], error) {
+	email, err := validateRegister(req.Msg)
+	if err != nil {
 		return nil, apierr.Connect(ctx, err)
 	}
 	// Hash first whatever happens, so that known and unknown addresses take
