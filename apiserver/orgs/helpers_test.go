@@ -27,7 +27,7 @@ type env struct {
 	n   int
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	st := store.Open(harness.Postgres(t))
 	return &env{st: st, svc: orgs.New(st)}
