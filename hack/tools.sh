@@ -21,7 +21,7 @@ TOOLS=(
   "goose|github.com/pressly/goose/v3/cmd/goose@v3.30.0|1 min"
   "mailpit|github.com/axllent/mailpit@v1.33.1|3 min"
   "minio|github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c|6 min"
-  "staticcheck|honnef.co/go/tools/cmd/staticcheck@2026.1|1 min"
+  "staticcheck|honnef.co/go/tools/cmd/staticcheck@v0.8.2|1 min"
   "controller-gen|sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0|1 min"
   "grpcurl|github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3|1 min"
 )

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -292,10 +291,6 @@ func (s *Service) issue(ctx context.Context, q *store.Queries, u store.User, fam
 }
 
 var errBadRefresh = apierr.New(apierr.ErrUnauthenticated, "invalid or expired refresh token")
-
-// errReused carries a reuse detection out of the transaction, which must
-// commit the revocation rather than roll it back.
-var errReused = errors.New("refresh token reused")
 
 // Refresh implements AuthService.Refresh.
 func (s *Service) Refresh(ctx context.Context, req *connect.Request[codequestv1.RefreshRequest]) (*connect.Response[codequestv1.RefreshResponse], error) {
