@@ -1,13 +1,14 @@
 package localsvc
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
-
-	"github.com/redis/go-redis/v9"
+	"time"
 )
 
 const redisInstall = "install Redis: apt-get install redis-server"
@@ -72,9 +73,7 @@ func StartRedis(ctx context.Context, spec RedisSpec) (*Redis, error) {
 			return err
 		}
 		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-		c := redis.NewClient(&redis.Options{Addr: r.Addr})
-		defer c.Close()
-		if err := proc.waitReady(ctx, func(ctx context.Context) error { return c.Ping(ctx).Err() }); err != nil {
+		if err := proc.waitReady(ctx, r.ping); err != nil {
 			_ = proc.stop(context.WithoutCancel(ctx))
 			return err
 		}
@@ -85,4 +84,32 @@ func StartRedis(ctx context.Context, spec RedisSpec) (*Redis, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// ping sends PING over a connection of its own and wants PONG, which Redis
+// answers only once it has loaded its data. (A client library would retry
+// and log every refused connection while the server starts.)
+func (r *Redis) ping(ctx context.Context) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", r.Addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	} else {
+		_ = conn.SetDeadline(time.Now().Add(time.Second))
+	}
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line = strings.TrimSpace(line); line != "+PONG" {
+		return fmt.Errorf("PING: %s", line)
+	}
+	return nil
 }
