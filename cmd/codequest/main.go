@@ -1,6 +1,7 @@
 // Command codequest is the CodeQuest platform: `serve` runs the API server,
-// `migrate` manages the database schema. Every flag can also be set by the
-// environment variable named in its help (flags win).
+// `migrate` manages the database schema, `dev` runs everything on one
+// machine. Every flag can also be set by the environment variable named in
+// its help (flags win).
 package main
 
 import (
@@ -32,6 +33,7 @@ const usage = `codequest: the CodeQuest platform
 usage:
   codequest serve [flags]           run the API server
   codequest migrate up|down|status  manage the database schema
+  codequest dev [flags]             run the platform on this machine (data in .dev/)
   codequest help [command]          show a command's flags
 `
 
@@ -48,6 +50,8 @@ func main() {
 		err = serve(ctx, args)
 	case "migrate":
 		err = migrate(ctx, args)
+	case "dev":
+		err = dev(ctx, args)
 	case "help", "-h", "--help":
 		if len(args) > 0 {
 			err = run(ctx, args[0], []string{"-h"})
@@ -70,6 +74,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return serve(ctx, args)
 	case "migrate":
 		return migrate(ctx, args)
+	case "dev":
+		return dev(ctx, args)
 	}
 	return fmt.Errorf("unknown command %q", cmd)
 }
