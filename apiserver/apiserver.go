@@ -28,6 +28,7 @@ import (
 	"github.com/codequest-dev/codequest/apiserver/objects"
 	"github.com/codequest-dev/codequest/apiserver/orgs"
 	"github.com/codequest-dev/codequest/apiserver/policy"
+	"github.com/codequest-dev/codequest/apiserver/problems"
 	"github.com/codequest-dev/codequest/apiserver/server"
 	"github.com/codequest-dev/codequest/apiserver/store"
 	"github.com/codequest-dev/codequest/apiserver/users"
@@ -50,6 +51,9 @@ type Config struct {
 	VerifyKeys []ed25519.PublicKey
 	// Argon2 are the password hashing parameters.
 	Argon2 auth.Argon2Params
+	// Problems publishes imported problems to the judge (the Problem
+	// resource); nil where no Kubernetes API is configured.
+	Problems problems.Publisher
 	// MailWorkers is how many mail jobs run at once; 0 disables the job
 	// worker in this process (another replica works them).
 	MailWorkers int
@@ -136,6 +140,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*APIServer, error) 
 	}
 	usersSvc := users.New(st, a.Objects)
 	orgsSvc := orgs.New(st)
+	problemsSvc := problems.New(st, a.Objects, a.Redis, cfg.Problems, log)
 
 	ready := map[string]server.Checker{
 		"postgres": func(ctx context.Context) error { return a.Pool.Ping(ctx) },
@@ -153,6 +158,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*APIServer, error) 
 		func(o ...connect.HandlerOption) server.Service {
 			p, h := codequestv1connect.NewOrganizationServiceHandler(orgsSvc, o...)
 			return server.Service{Name: codequestv1connect.OrganizationServiceName, Path: p, Handler: h}
+		},
+		func(o ...connect.HandlerOption) server.Service {
+			p, h := codequestv1connect.NewProblemServiceHandler(problemsSvc, o...)
+			return server.Service{Name: codequestv1connect.ProblemServiceName, Path: p, Handler: h}
 		},
 	)
 	return a, nil

@@ -128,9 +128,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // Clients are typed clients of every service.
 type Clients struct {
-	Auth  codequestv1connect.AuthServiceClient
-	Users codequestv1connect.UserServiceClient
-	Orgs  codequestv1connect.OrganizationServiceClient
+	Auth     codequestv1connect.AuthServiceClient
+	Users    codequestv1connect.UserServiceClient
+	Orgs     codequestv1connect.OrganizationServiceClient
+	Problems codequestv1connect.ProblemServiceClient
 }
 
 // Clients returns clients speaking Connect (JSON unless opts say otherwise;
@@ -138,9 +139,10 @@ type Clients struct {
 func (e *Env) Clients(opts ...connect.ClientOption) Clients {
 	opts = append([]connect.ClientOption{connect.WithProtoJSON()}, opts...)
 	return Clients{
-		Auth:  codequestv1connect.NewAuthServiceClient(e.HTTP, e.URL, opts...),
-		Users: codequestv1connect.NewUserServiceClient(e.HTTP, e.URL, opts...),
-		Orgs:  codequestv1connect.NewOrganizationServiceClient(e.HTTP, e.URL, opts...),
+		Auth:     codequestv1connect.NewAuthServiceClient(e.HTTP, e.URL, opts...),
+		Users:    codequestv1connect.NewUserServiceClient(e.HTTP, e.URL, opts...),
+		Orgs:     codequestv1connect.NewOrganizationServiceClient(e.HTTP, e.URL, opts...),
+		Problems: codequestv1connect.NewProblemServiceClient(e.HTTP, e.URL, opts...),
 	}
 }
 

@@ -39,5 +39,17 @@ func Default() Table {
 		codequestv1connect.OrganizationServiceAddMemberProcedure:          {Access: SignedIn, Org: OrgInstructor, Note: "instructors may add members only; owners and admins grant any role"},
 		codequestv1connect.OrganizationServiceRemoveMemberProcedure:       {Access: SignedIn, Org: OrgMember, Note: "members may remove themselves; owners and admins anyone but the last owner"},
 		codequestv1connect.OrganizationServiceListMembersProcedure:        {Access: SignedIn, Org: OrgMember},
+
+		// ProblemService: visibility and authorship are per problem, checked
+		// by the handler (hidden problems answer not_found).
+		codequestv1connect.ProblemServiceCreateProblemProcedure:        {Access: SignedIn, Note: "platform instructors, business partners and admins; organization problems need the organization's instructor role"},
+		codequestv1connect.ProblemServiceUpdateProblemProcedure:        {Access: SignedIn, Note: "the author, the organization's instructors, admins"},
+		codequestv1connect.ProblemServicePublishProblemProcedure:       {Access: SignedIn, Note: "the author, the organization's instructors, admins"},
+		codequestv1connect.ProblemServiceArchiveProblemProcedure:       {Access: SignedIn, Note: "the author, the organization's instructors, admins"},
+		codequestv1connect.ProblemServiceCreatePackageUploadProcedure:  {Access: SignedIn, Note: "the author, the organization's instructors, admins"},
+		codequestv1connect.ProblemServiceImportProblemPackageProcedure: {Access: SignedIn, Note: "the author, the organization's instructors, admins"},
+		codequestv1connect.ProblemServiceGetProblemProcedure:           {Access: SignedIn, Note: "published and entitled (premium, organization), or editors"},
+		codequestv1connect.ProblemServiceListProblemsProcedure:         {Access: SignedIn, Note: "only what GetProblem would show"},
+		codequestv1connect.ProblemServiceRevealHintProcedure:           {Access: SignedIn, Note: "problems the caller may see"},
 	}
 }

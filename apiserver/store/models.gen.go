@@ -43,6 +43,37 @@ type Organization struct {
 	UpdatedAt   time.Time
 }
 
+type Problem struct {
+	ID              uuid.UUID
+	Slug            string
+	Title           string
+	StatementMd     string
+	Difficulty      string
+	Status          string
+	Visibility      string
+	OrganizationID  *uuid.UUID
+	AuthorID        *uuid.UUID
+	Tags            []string
+	Topics          []string
+	Hints           []string
+	Languages       []string
+	TimeLimitMs     int32
+	MemoryMib       int32
+	OutputMib       int32
+	Samples         []byte
+	PackageKey      *string
+	PackageSha256   *string
+	PackageSize     *int64
+	PackageTests    int32
+	Validation      string
+	ImportedAt      *time.Time
+	Verification    string
+	SubmissionCount int64
+	AcceptedCount   int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
 type RefreshToken struct {
 	ID        uuid.UUID
 	UserID    uuid.UUID
@@ -66,4 +97,13 @@ type User struct {
 	EmailVerifiedAt *time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	PremiumUntil    *time.Time
+}
+
+type UserProblem struct {
+	UserID        uuid.UUID
+	ProblemID     uuid.UUID
+	HintsRevealed int32
+	Attempts      int32
+	SolvedAt      *time.Time
 }
