@@ -175,7 +175,6 @@ type Sandbox struct {
 	root    string        // mount point of the runs' roots
 	ownsDir bool
 	seq     atomic.Uint64
-	mu      sync.Mutex
 }
 
 // New detects what the host offers and prepares the state the runs share.

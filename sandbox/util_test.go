@@ -7,8 +7,6 @@ import (
 	"strings"
 )
 
-func strconvItoa(n int) string { return strconv.Itoa(n) }
-
 // processesInUIDRange lists host processes whose real uid is in [lo, hi].
 func processesInUIDRange(lo, hi int) []string {
 	var out []string
