@@ -30,6 +30,14 @@ manifests: ## Regenerate CRDs, RBAC and deepcopy code from api/v1alpha1.
 		$$($(TOOLS) path controller-gen) crd rbac:roleName=codequest-controller paths=./api/v1alpha1/... paths=./controllers/... output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac ; \
 	else echo "no CRD types yet"; fi
 
+.PHONY: control-plane
+control-plane: ## Start etcd + kube-apiserver under .dev/ (admin kubeconfig: .dev/kubeconfig).
+	hack/control-plane.sh up
+
+.PHONY: control-plane-down
+control-plane-down: ## Stop the control plane started by make control-plane.
+	hack/control-plane.sh down
+
 .PHONY: fmt
 fmt: ## Format the Go code.
 	gofmt -w $$(git ls-files '*.go')
@@ -46,7 +54,7 @@ lint: vet ## go vet, staticcheck, gofmt check and buf lint/breaking.
 	hack/buf-breaking.sh
 
 .PHONY: checkgenerate
-checkgenerate: generate ## Fail when generated code differs from what is committed.
+checkgenerate: generate manifests ## Fail when generated code differs from what is committed.
 	@git add -N . && if ! git diff --exit-code --stat -- api apiserver config; then \
 		echo "generated code is stale: run make generate manifests and commit"; exit 1; fi
 
