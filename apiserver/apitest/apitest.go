@@ -134,10 +134,10 @@ type Clients struct {
 	Problems codequestv1connect.ProblemServiceClient
 }
 
-// Clients returns clients speaking Connect (JSON unless opts say otherwise;
-// pass connect.WithGRPC() or connect.WithGRPCWeb() for the others).
+// Clients returns clients speaking Connect with binary protobuf unless opts
+// say otherwise: connect.WithProtoJSON() for JSON, connect.WithGRPC() or
+// connect.WithGRPCWeb() for the other protocols.
 func (e *Env) Clients(opts ...connect.ClientOption) Clients {
-	opts = append([]connect.ClientOption{connect.WithProtoJSON()}, opts...)
 	return Clients{
 		Auth:     codequestv1connect.NewAuthServiceClient(e.HTTP, e.URL, opts...),
 		Users:    codequestv1connect.NewUserServiceClient(e.HTTP, e.URL, opts...),

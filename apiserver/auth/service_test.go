@@ -343,7 +343,8 @@ func TestRehashOnLogin(t *testing.T) {
 	}
 }
 
-// The same calls work over gRPC and gRPC-web, in binary protobuf.
+// The same calls work over gRPC and gRPC-web in binary protobuf, and over
+// Connect in JSON.
 func TestProtocols(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -69,11 +70,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return err
 }
 
-// PresignPut returns a URL to PUT one object before ttl passes, and the
-// headers the client must send with it.
-func (s *Store) PresignPut(ctx context.Context, key, contentType string, ttl time.Duration) (*url.URL, http.Header, error) {
+// PresignPut returns a URL to PUT one object of exactly size bytes before
+// ttl passes, and the headers the client must send with it. The content
+// type and length are signed: the store refuses any other.
+func (s *Store) PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (*url.URL, http.Header, error) {
 	h := http.Header{}
 	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
 	u, err := s.client.PresignHeader(ctx, http.MethodPut, s.bucket, key, ttl, nil, h)
 	if err != nil {
 		return nil, nil, fmt.Errorf("presign put %s: %w", key, err)

@@ -416,7 +416,7 @@ func (s *Service) CreatePackageUpload(ctx context.Context, req *connect.Request[
 		return nil, apierr.Connect(ctx, v)
 	}
 	key := packagePrefix(p.ID) + uuid.NewString() + ".zip"
-	u, h, err := s.obj.PresignPut(ctx, key, "application/zip", packageTTL)
+	u, h, err := s.obj.PresignPut(ctx, key, "application/zip", req.Msg.GetSizeBytes(), packageTTL)
 	if err != nil {
 		return nil, apierr.Connect(ctx, err)
 	}
@@ -669,4 +669,3 @@ func (s *Service) list(ctx context.Context, params store.ListProblemsParams, siz
 	}
 	return out, nil
 }
-

@@ -182,11 +182,11 @@ func TestBadPackages(t *testing.T) {
 	p := createProblem(t, ic, "bad-packages", nil)
 	good := zipDir(t, "testdata/double", "", nil)
 	for name, data := range map[string][]byte{
-		"not a zip":   []byte("hello"),
-		"zip slip":    zipDir(t, "testdata/double", "", map[string]string{"../../evil.txt": "x"}),
-		"absolute":    zipDir(t, "testdata/double", "", map[string]string{"/etc/evil": "x"}),
-		"no problem":  zipDir(t, "testdata/double/data", "", nil),
-		"truncated":   good[:len(good)/2],
+		"not a zip":  []byte("hello"),
+		"zip slip":   zipDir(t, "testdata/double", "", map[string]string{"../../evil.txt": "x"}),
+		"absolute":   zipDir(t, "testdata/double", "", map[string]string{"/etc/evil": "x"}),
+		"no problem": zipDir(t, "testdata/double/data", "", nil),
+		"truncated":  good[:len(good)/2],
 	} {
 		_, err := upload(t, env, ic, p.GetId(), data)
 		wantCode(t, name, err, connect.CodeFailedPrecondition)

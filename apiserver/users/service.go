@@ -211,7 +211,7 @@ func (s *Service) createAvatarUpload(ctx context.Context, m *codequestv1.CreateA
 	}
 	key := avatarKeyPrefix(c.UserID) + rand.Text()
 	expires := time.Now().Add(avatarUploadTTL)
-	u, h, err := s.obj.PresignPut(ctx, key, m.GetContentType(), avatarUploadTTL)
+	u, h, err := s.obj.PresignPut(ctx, key, m.GetContentType(), m.GetSizeBytes(), avatarUploadTTL)
 	if err != nil {
 		return nil, err
 	}

@@ -201,9 +201,18 @@ func TestAvatar(t *testing.T) {
 	}
 
 	// A second avatar replaces the first, whose object is deleted.
-	res, err = e.svc.CreateAvatarUpload(me, connect.NewRequest(&codequestv1.CreateAvatarUploadRequest{ContentType: "image/webp", SizeBytes: 10}))
+	webp := []byte("RIFF0000WEBP")
+	res, err = e.svc.CreateAvatarUpload(me, connect.NewRequest(&codequestv1.CreateAvatarUploadRequest{ContentType: "image/webp", SizeBytes: int64(len(webp))}))
 	wantCode(t, err, 0)
-	upload(t, res.Msg, []byte("RIFF0000WEBP"))
+	// The URL is signed for the declared length: a bigger body is refused.
+	big, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, res.Msg.GetUploadUrl(), bytes.NewReader(bytes.Repeat(webp, 1000)))
+	big.Header.Set("Content-Type", "image/webp")
+	if resp, err := http.DefaultClient.Do(big); err != nil || resp.StatusCode == http.StatusOK {
+		t.Errorf("PUT of more bytes than declared: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	upload(t, res.Msg, webp)
 	_, err = confirm(me, res.Msg.GetObjectKey())
 	wantCode(t, err, 0)
 	if _, err := e.obj.Stat(t.Context(), up.GetObjectKey()); !errors.Is(err, objects.ErrNotFound) {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // timezone validation must not depend on the host
 
 	"github.com/go-redis/redis_rate/v10"
 	_ "github.com/jackc/pgx/v5/stdlib"
