@@ -144,10 +144,10 @@ func dev(ctx context.Context, args []string) (err error) {
 		// Stopping must work after ctx ended: that is why we stop.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if serr := svcs.stop(sctx); serr != nil {
+		if n, serr := svcs.stop(sctx); serr != nil {
 			err = errors.Join(err, serr)
-		} else {
-			log.Info("stopped the local services")
+		} else if n > 0 {
+			log.Info("stopped the local services", "count", n)
 		}
 		if err != nil && !serving && ctx.Err() != nil {
 			log.Info("interrupted while starting", "error", err)
@@ -270,7 +270,8 @@ func dev(ctx context.Context, args []string) (err error) {
 	return a.Run(ctx, ln)
 }
 
-// services stops the local services that were started, all at once.
+// services stops the local services that were started, all at once, and
+// says how many.
 type services struct {
 	mu    sync.Mutex
 	names []string
@@ -284,7 +285,7 @@ func (s *services) add(name string, stop func(context.Context) error) {
 	s.stops = append(s.stops, stop)
 }
 
-func (s *services) stop(ctx context.Context) error {
+func (s *services) stop(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	errs := make([]error, len(s.stops))
@@ -293,8 +294,9 @@ func (s *services) stop(ctx context.Context) error {
 		wg.Go(func() { errs[i] = stop(ctx) })
 	}
 	wg.Wait()
+	n := len(s.stops)
 	s.names, s.stops = nil, nil
-	return errors.Join(errs...)
+	return n, errors.Join(errs...)
 }
 
 // createDatabase makes the database name on the server of adminURL unless
