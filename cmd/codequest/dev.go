@@ -163,7 +163,7 @@ func dev(ctx context.Context, args []string) (err error) {
 			if err != nil {
 				return err
 			}
-			svcs.add("postgres", pg.Stop)
+			svcs.add(pg.Stop)
 			if pg.Initialized {
 				log.Info("initialized postgres", "took", pg.InitTime.Round(time.Millisecond))
 			}
@@ -181,7 +181,7 @@ func dev(ctx context.Context, args []string) (err error) {
 			if err != nil {
 				return err
 			}
-			svcs.add("redis", r.Stop)
+			svcs.add(r.Stop)
 			cfg.RedisURL = r.URL(0)
 			return nil
 		})
@@ -200,7 +200,7 @@ func dev(ctx context.Context, args []string) (err error) {
 			if err != nil {
 				return err
 			}
-			svcs.add("minio", m.Stop)
+			svcs.add(m.Stop)
 			cfg.Objects.Endpoint, cfg.Objects.UseTLS, urls.minioConsole = m.Endpoint, false, m.ConsoleURL
 			return nil
 		})
@@ -218,7 +218,7 @@ func dev(ctx context.Context, args []string) (err error) {
 			if err != nil {
 				return err
 			}
-			svcs.add("mailpit", m.Stop)
+			svcs.add(m.Stop)
 			host, port, err := net.SplitHostPort(m.SMTPAddr)
 			if err != nil {
 				return err
@@ -274,14 +274,12 @@ func dev(ctx context.Context, args []string) (err error) {
 // says how many.
 type services struct {
 	mu    sync.Mutex
-	names []string
 	stops []func(context.Context) error
 }
 
-func (s *services) add(name string, stop func(context.Context) error) {
+func (s *services) add(stop func(context.Context) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.names = append(s.names, name)
 	s.stops = append(s.stops, stop)
 }
 
@@ -295,7 +293,7 @@ func (s *services) stop(ctx context.Context) (int, error) {
 	}
 	wg.Wait()
 	n := len(s.stops)
-	s.names, s.stops = nil, nil
+	s.stops = nil
 	return n, errors.Join(errs...)
 }
 
