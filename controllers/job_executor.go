@@ -224,7 +224,7 @@ func (e *JobExecutor) Start(ctx context.Context, sub *v1alpha1.Submission, prob 
 // quotaError marks a ResourceQuota refusal. The API reports it only as a
 // Forbidden status whose message says "exceeded quota".
 func quotaError(err error) error {
-	if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota") {
+	if msg := err.Error(); apierrors.IsForbidden(err) && (strings.Contains(msg, "exceeded quota") || strings.Contains(msg, "status unknown for quota")) {
 		return fmt.Errorf("%w: %v", ErrQuotaExceeded, err)
 	}
 	return err

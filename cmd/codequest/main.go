@@ -34,6 +34,7 @@ const usage = `codequest: the CodeQuest platform
 usage:
   codequest serve [flags]           run the API server
   codequest migrate up|down|status  manage the database schema
+  codequest controller [flags]      run the Problem and Submission controllers
   codequest dev [flags]             run the platform on this machine (data in .dev/)
   codequest help [command]          show a command's flags
 `
@@ -51,6 +52,8 @@ func main() {
 		err = serve(ctx, args)
 	case "migrate":
 		err = migrate(ctx, args)
+	case "controller":
+		err = controller(ctx, args)
 	case "dev":
 		err = dev(ctx, args)
 	case "help", "-h", "--help":
@@ -75,6 +78,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return serve(ctx, args)
 	case "migrate":
 		return migrate(ctx, args)
+	case "controller":
+		return controller(ctx, args)
 	case "dev":
 		return dev(ctx, args)
 	}
