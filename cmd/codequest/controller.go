@@ -218,4 +218,3 @@ func findJudge() string {
 	}
 	return "judge"
 }
-
