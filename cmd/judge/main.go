@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return cmdVerify(ctx, args[1:], stdout)
 	case "languages":
 		return cmdLanguages(ctx, args[1:], stdout)
+	case "job":
+		return cmdJob(ctx, args[1:], stdout, stderr)
 	}
 	return 2, fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
