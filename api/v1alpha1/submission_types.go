@@ -163,6 +163,11 @@ type SubmissionStatus struct {
 	// +optional
 	TestsTruncated bool `json:"testsTruncated,omitempty"`
 
+	// runOutput is the program's standard output of a run (mode run),
+	// cut to 64 KiB.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	RunOutput string `json:"runOutput,omitempty"`
 	// compilerMessage is the compiler's output of a COMPILATION_ERROR.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
