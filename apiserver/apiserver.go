@@ -21,9 +21,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"k8s.io/client-go/rest"
 
 	"github.com/codequest-dev/codequest/api/proto/codequest/v1/codequestv1connect"
 	"github.com/codequest-dev/codequest/apiserver/auth"
+	"github.com/codequest-dev/codequest/apiserver/kube"
 	"github.com/codequest-dev/codequest/apiserver/mail"
 	"github.com/codequest-dev/codequest/apiserver/objects"
 	"github.com/codequest-dev/codequest/apiserver/orgs"
@@ -31,6 +33,7 @@ import (
 	"github.com/codequest-dev/codequest/apiserver/problems"
 	"github.com/codequest-dev/codequest/apiserver/server"
 	"github.com/codequest-dev/codequest/apiserver/store"
+	"github.com/codequest-dev/codequest/apiserver/submissions"
 	"github.com/codequest-dev/codequest/apiserver/users"
 )
 
@@ -51,9 +54,13 @@ type Config struct {
 	VerifyKeys []ed25519.PublicKey
 	// Argon2 are the password hashing parameters.
 	Argon2 auth.Argon2Params
-	// Problems publishes imported problems to the judge (the Problem
-	// resource); nil where no Kubernetes API is configured.
-	Problems problems.Publisher
+	// Kube is the cluster where Problems and Submissions are judged; nil
+	// leaves judging off (Submit and Run answer failed_precondition).
+	Kube *rest.Config
+	// JudgeNamespace holds the Problem and Submission resources.
+	JudgeNamespace string
+	// Submissions tunes Submit and Run.
+	Submissions submissions.Config
 	// MailWorkers is how many mail jobs run at once; 0 disables the job
 	// worker in this process (another replica works them).
 	MailWorkers int
@@ -62,16 +69,18 @@ type Config struct {
 // DefaultConfig returns the defaults documented in README.md.
 func DefaultConfig() Config {
 	return Config{
-		HTTP:        server.DefaultConfig(),
-		DatabaseURL: "postgres://codequest@127.0.0.1:5432/codequest",
-		RedisURL:    "redis://127.0.0.1:6379/0",
-		Objects:     objects.Config{Endpoint: "127.0.0.1:9000", Bucket: "codequest", Region: "us-east-1"},
-		SMTP:        mail.SMTPConfig{Host: "127.0.0.1", Port: 1025, From: "CodeQuest <no-reply@codequest.dev>"},
-		Auth:        auth.DefaultConfig(),
-		JWTIssuer:   "codequest",
-		JWTAudience: "codequest-api",
-		Argon2:      auth.OWASPParams,
-		MailWorkers: 4,
+		HTTP:           server.DefaultConfig(),
+		DatabaseURL:    "postgres://codequest@127.0.0.1:5432/codequest",
+		RedisURL:       "redis://127.0.0.1:6379/0",
+		Objects:        objects.Config{Endpoint: "127.0.0.1:9000", Bucket: "codequest", Region: "us-east-1"},
+		SMTP:           mail.SMTPConfig{Host: "127.0.0.1", Port: 1025, From: "CodeQuest <no-reply@codequest.dev>"},
+		Auth:           auth.DefaultConfig(),
+		JWTIssuer:      "codequest",
+		JWTAudience:    "codequest-api",
+		Argon2:         auth.OWASPParams,
+		MailWorkers:    4,
+		JudgeNamespace: "codequest-judge",
+		Submissions:    submissions.DefaultConfig(),
 	}
 }
 
@@ -85,6 +94,10 @@ type APIServer struct {
 	Keys    *auth.Keys
 	River   *river.Client[pgx.Tx]
 	Server  *server.Server
+	// Judge is the Kubernetes side; nil without a cluster.
+	Judge       *kube.Judge
+	Submissions *submissions.Service
+	store       *store.Store
 }
 
 // New connects to the dependencies and builds the server. Close releases
@@ -117,6 +130,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*APIServer, error) 
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, mail.NewWorker(cfg.SMTP))
+	dispatchWorker := &submissions.DispatchWorker{}
+	river.AddWorker(workers, dispatchWorker)
 	rcfg := &river.Config{
 		Logger:  log.With("component", "river"),
 		Workers: workers,
@@ -124,7 +139,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*APIServer, error) 
 		CompletedJobRetentionPeriod: time.Hour,
 	}
 	if cfg.MailWorkers > 0 {
-		rcfg.Queues = map[string]river.QueueConfig{mail.Queue: {MaxWorkers: cfg.MailWorkers}}
+		rcfg.Queues = map[string]river.QueueConfig{
+			mail.Queue:                {MaxWorkers: cfg.MailWorkers},
+			submissions.DispatchQueue: {MaxWorkers: 4},
+		}
 	}
 	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), rcfg)
 	if err != nil {
@@ -133,6 +151,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*APIServer, error) 
 	}
 
 	st := store.Open(a.Pool)
+	a.store = st
+	var publisher problems.Publisher
+	var dispatcher submissions.Dispatcher
+	if cfg.Kube != nil {
+		a.Judge, err = kube.New(cfg.Kube, cfg.JudgeNamespace, cfg.Objects.Bucket, log.With("component", "kube"))
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		publisher, dispatcher = a.Judge, a.Judge
+	}
 	authSvc, err := auth.NewService(cfg.Auth, st, a.Keys, auth.Hasher{Params: cfg.Argon2}, redis_rate.NewLimiter(a.Redis), a.River)
 	if err != nil {
 		a.Close()
@@ -140,7 +169,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*APIServer, error) 
 	}
 	usersSvc := users.New(st, a.Objects)
 	orgsSvc := orgs.New(st)
-	problemsSvc := problems.New(st, a.Objects, a.Redis, cfg.Problems, log)
+	problemsSvc := problems.New(st, a.Objects, a.Redis, publisher, log)
+	board := submissions.NewLeaderboard(st, a.Redis, log)
+	a.Submissions = submissions.New(cfg.Submissions, st, a.Redis, problemsSvc, dispatcher, a.River, board, log)
+	dispatchWorker.Service = a.Submissions
 
 	ready := map[string]server.Checker{
 		"postgres": func(ctx context.Context) error { return a.Pool.Ping(ctx) },
@@ -163,7 +195,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*APIServer, error) 
 			p, h := codequestv1connect.NewProblemServiceHandler(problemsSvc, o...)
 			return server.Service{Name: codequestv1connect.ProblemServiceName, Path: p, Handler: h}
 		},
+		func(o ...connect.HandlerOption) server.Service {
+			p, h := codequestv1connect.NewSubmissionServiceHandler(a.Submissions, o...)
+			return server.Service{Name: codequestv1connect.SubmissionServiceName, Path: p, Handler: h}
+		},
+		func(o ...connect.HandlerOption) server.Service {
+			p, h := codequestv1connect.NewLeaderboardServiceHandler(board, o...)
+			return server.Service{Name: codequestv1connect.LeaderboardServiceName, Path: p, Handler: h}
+		},
 	)
+	a.Submissions.Draining = a.Server.Draining()
 	return a, nil
 }
 
@@ -179,6 +220,15 @@ func (a *APIServer) Run(ctx context.Context, ln net.Listener) error {
 			defer cancel()
 			if err := a.River.Stop(sctx); err != nil {
 				a.log.Warn("stop job worker", "error", err)
+			}
+		}()
+	}
+	if a.Judge != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			if err := a.Judge.Watch(wctx, a.Submissions, a.store); err != nil && wctx.Err() == nil {
+				a.log.Error("watch judge resources", "error", err)
 			}
 		}()
 	}

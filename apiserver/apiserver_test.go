@@ -1,7 +1,9 @@
 package apiserver_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -45,9 +47,31 @@ func procedures(t *testing.T) []string {
 	return procs
 }
 
-// call posts a Connect JSON request and returns the Connect code ("" for OK).
+// streaming lists the server-streaming procedures of codequest.v1.
+func streaming() map[string]bool {
+	out := map[string]bool{}
+	protoregistry.GlobalFiles.RangeFilesByPackage("codequest.v1", func(fd protoreflect.FileDescriptor) bool {
+		for i := range fd.Services().Len() {
+			sd := fd.Services().Get(i)
+			for j := range sd.Methods().Len() {
+				if m := sd.Methods().Get(j); m.IsStreamingServer() {
+					out["/"+string(sd.FullName())+"/"+string(m.Name())] = true
+				}
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// call posts a Connect JSON request and returns the Connect code ("" for
+// OK). Streaming procedures get an enveloped request and answer with an
+// end-of-stream message.
 func call(t *testing.T, env *apitest.Env, proc, token, body string) string {
 	t.Helper()
+	if streaming()[proc] {
+		return callStream(t, env, proc, token, body)
+	}
 	req, _ := http.NewRequest(http.MethodPost, env.URL+proc, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -265,4 +289,41 @@ func TestEdge(t *testing.T) {
 	if got := pres.Header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("CORS allowed a foreign origin: %q", got)
 	}
+}
+
+func callStream(t *testing.T, env *apitest.Env, proc, token, body string) string {
+	t.Helper()
+	frame := make([]byte, 5+len(body))
+	binary.BigEndian.PutUint32(frame[1:5], uint32(len(body)))
+	copy(frame[5:], body)
+	req, _ := http.NewRequest(http.MethodPost, env.URL+proc, bytes.NewReader(frame))
+	req.Header.Set("Content-Type", "application/connect+json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := env.HTTP1.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", proc, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for len(b) >= 5 {
+		n := binary.BigEndian.Uint32(b[1:5])
+		if int(n) > len(b)-5 {
+			break
+		}
+		if b[0]&2 != 0 {
+			var end struct{ Error *struct{ Code string } }
+			if err := json.Unmarshal(b[5:5+n], &end); err != nil {
+				t.Fatalf("%s: end of stream %q", proc, b[5:5+n])
+			}
+			if end.Error == nil {
+				return ""
+			}
+			return end.Error.Code
+		}
+		b = b[5+n:]
+	}
+	t.Fatalf("%s: status %d, no end of stream in %q", proc, res.StatusCode, b)
+	return ""
 }

@@ -27,6 +27,7 @@ var (
 	ErrFailedPrecondition = errors.New("failed precondition")
 	ErrConflict           = errors.New("conflict")
 	ErrResourceExhausted  = errors.New("resource exhausted")
+	ErrUnavailable        = errors.New("unavailable")
 )
 
 // Public is an error whose message is safe to show to the client. It wraps
@@ -109,6 +110,7 @@ var codes = []struct {
 	{ErrFailedPrecondition, connect.CodeFailedPrecondition},
 	{ErrConflict, connect.CodeAborted},
 	{ErrResourceExhausted, connect.CodeResourceExhausted},
+	{ErrUnavailable, connect.CodeUnavailable},
 }
 
 // Connect turns err into a *connect.Error. Known domain errors keep their

@@ -128,10 +128,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // Clients are typed clients of every service.
 type Clients struct {
-	Auth     codequestv1connect.AuthServiceClient
-	Users    codequestv1connect.UserServiceClient
-	Orgs     codequestv1connect.OrganizationServiceClient
-	Problems codequestv1connect.ProblemServiceClient
+	Auth        codequestv1connect.AuthServiceClient
+	Users       codequestv1connect.UserServiceClient
+	Orgs        codequestv1connect.OrganizationServiceClient
+	Problems    codequestv1connect.ProblemServiceClient
+	Submissions codequestv1connect.SubmissionServiceClient
+	Leaderboard codequestv1connect.LeaderboardServiceClient
 }
 
 // Clients returns clients speaking Connect with binary protobuf unless opts
@@ -139,10 +141,12 @@ type Clients struct {
 // connect.WithGRPCWeb() for the other protocols.
 func (e *Env) Clients(opts ...connect.ClientOption) Clients {
 	return Clients{
-		Auth:     codequestv1connect.NewAuthServiceClient(e.HTTP, e.URL, opts...),
-		Users:    codequestv1connect.NewUserServiceClient(e.HTTP, e.URL, opts...),
-		Orgs:     codequestv1connect.NewOrganizationServiceClient(e.HTTP, e.URL, opts...),
-		Problems: codequestv1connect.NewProblemServiceClient(e.HTTP, e.URL, opts...),
+		Auth:        codequestv1connect.NewAuthServiceClient(e.HTTP, e.URL, opts...),
+		Users:       codequestv1connect.NewUserServiceClient(e.HTTP, e.URL, opts...),
+		Orgs:        codequestv1connect.NewOrganizationServiceClient(e.HTTP, e.URL, opts...),
+		Problems:    codequestv1connect.NewProblemServiceClient(e.HTTP, e.URL, opts...),
+		Submissions: codequestv1connect.NewSubmissionServiceClient(e.HTTP, e.URL, opts...),
+		Leaderboard: codequestv1connect.NewLeaderboardServiceClient(e.HTTP, e.URL, opts...),
 	}
 }
 

@@ -144,3 +144,6 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Bucket is the bucket the store writes to.
+func (s *Store) Bucket() string { return s.bucket }

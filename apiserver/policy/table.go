@@ -50,6 +50,13 @@ func Default() Table {
 		codequestv1connect.ProblemServiceImportProblemPackageProcedure: {Access: SignedIn, Note: "the author, the organization's instructors, admins"},
 		codequestv1connect.ProblemServiceGetProblemProcedure:           {Access: SignedIn, Note: "published and entitled (premium, organization), or editors"},
 		codequestv1connect.ProblemServiceListProblemsProcedure:         {Access: SignedIn, Note: "only what GetProblem would show"},
+		codequestv1connect.SubmissionServiceSubmitProcedure:            {Access: SignedIn, Note: "problems the caller may see; 10 per minute"},
+		codequestv1connect.SubmissionServiceRunProcedure:               {Access: SignedIn, Note: "problems the caller may see; 20 per minute"},
+		codequestv1connect.SubmissionServiceGetSubmissionProcedure:     {Access: SignedIn, Note: "the owner, instructors of the problem's organization, admins"},
+		codequestv1connect.SubmissionServiceListSubmissionsProcedure:   {Access: SignedIn, Note: "the caller's own"},
+		codequestv1connect.SubmissionServiceGetSubmissionCodeProcedure: {Access: SignedIn, Note: "the owner, instructors of the problem's organization, admins"},
+		codequestv1connect.SubmissionServiceWatchSubmissionProcedure:   {Access: SignedIn, Note: "as GetSubmission"},
+		codequestv1connect.LeaderboardServiceGetLeaderboardProcedure:   {Access: SignedIn, Note: "an organization's board: its members and admins"},
 		codequestv1connect.ProblemServiceRevealHintProcedure:           {Access: SignedIn, Note: "problems the caller may see"},
 	}
 }

@@ -484,6 +484,23 @@ func (s *Service) importPackage(ctx context.Context, p store.Problem, key string
 	if err != nil {
 		return store.Problem{}, err
 	}
+	// The judge fetches a normalized tar.gz; the uploaded zip goes away.
+	jp, err := judgePackage(root, tmp+"/judge.tar.gz")
+	if err != nil {
+		return store.Problem{}, fmt.Errorf("repack: %w", err)
+	}
+	jf, err := os.Open(jp.path)
+	if err != nil {
+		return store.Problem{}, err
+	}
+	defer jf.Close()
+	judgeKey := "problems/" + p.ID.String() + "/judge/" + jp.sha256 + ".tar.gz"
+	if err := s.obj.Put(ctx, judgeKey, jf, jp.size, "application/gzip"); err != nil {
+		return store.Problem{}, err
+	}
+	if err := s.obj.Delete(ctx, key); err != nil {
+		s.log.WarnContext(ctx, "delete uploaded package", "key", key, "error", err)
+	}
 	verification := ""
 	if len(ex.problem.Submissions) > 0 {
 		verification = "verifying"
@@ -502,7 +519,7 @@ func (s *Service) importPackage(ctx context.Context, p store.Problem, key string
 		return int32((b + 1<<20 - 1) >> 20)
 	}
 	return s.st.SetProblemPackage(ctx, store.SetProblemPackageParams{
-		ID: p.ID, PackageKey: &key, PackageSha256: &sp.sha256, PackageSize: &sp.size,
+		ID: p.ID, PackageKey: &judgeKey, PackageSha256: &jp.sha256, PackageSize: &jp.size,
 		PackageTests: int32(len(ex.problem.Tests)), Validation: validation,
 		TimeLimitMs: int32(ex.problem.TimeLimit / time.Millisecond),
 		MemoryMib:   mib(ex.problem.Memory, 256), OutputMib: mib(ex.problem.Output, 8),
@@ -668,4 +685,30 @@ func (s *Service) list(ctx context.Context, params store.ListProblemsParams, siz
 		out.Problems = append(out.Problems, summary(rowProblem(r), r.Solved))
 	}
 	return out, nil
+}
+
+// Visible returns the problem with id if the caller may see it (and so
+// submit to it), or a not-found error.
+func (s *Service) Visible(ctx context.Context, c *auth.Caller, id uuid.UUID) (store.Problem, error) {
+	p, err := s.st.GetProblem(ctx, id)
+	if store.IsNoRows(err) {
+		return p, errNotFound
+	}
+	if err != nil {
+		return p, fmt.Errorf("get problem: %w", err)
+	}
+	ok, err := s.canSee(ctx, c, p)
+	if err != nil {
+		return p, err
+	}
+	if !ok {
+		return p, errNotFound
+	}
+	return p, nil
+}
+
+// CanEdit reports whether the caller may edit p (its author, its
+// organization's instructors, admins): they may also read its submissions.
+func (s *Service) CanEdit(ctx context.Context, c *auth.Caller, p store.Problem) (bool, error) {
+	return s.canEdit(ctx, c, p)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Credential struct {
@@ -85,6 +86,35 @@ type RefreshToken struct {
 	RevokedAt *time.Time
 }
 
+type Submission struct {
+	ID              uuid.UUID
+	UserID          uuid.UUID
+	ProblemID       uuid.UUID
+	OrganizationID  *uuid.UUID
+	Mode            string
+	Language        string
+	Source          string
+	Input           *string
+	IdempotencyKey  *string
+	Phase           string
+	PhaseRank       int16
+	Verdict         *string
+	Message         string
+	CurrentTest     int32
+	TestsPassed     int32
+	TestsTotal      int32
+	MaxCpuMs        int64
+	PeakMemoryKib   int64
+	Tests           []byte
+	CompilerMessage string
+	RunOutput       string
+	XpAwarded       int32
+	CrCreatedAt     *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	FinishedAt      *time.Time
+}
+
 type User struct {
 	ID              uuid.UUID
 	Email           string
@@ -98,6 +128,9 @@ type User struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	PremiumUntil    *time.Time
+	StreakDays      int32
+	LongestStreak   int32
+	LastActiveDay   pgtype.Date
 }
 
 type UserProblem struct {
@@ -106,4 +139,12 @@ type UserProblem struct {
 	HintsRevealed int32
 	Attempts      int32
 	SolvedAt      *time.Time
+}
+
+type XpAward struct {
+	UserID       uuid.UUID
+	ProblemID    uuid.UUID
+	SubmissionID uuid.UUID
+	Xp           int32
+	AwardedAt    time.Time
 }

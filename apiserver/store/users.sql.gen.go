@@ -15,7 +15,7 @@ import (
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, display_name, role, email_verified_at)
 VALUES ($1, $2, $3, $4)
-RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until
+RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day
 `
 
 type CreateUserParams struct {
@@ -46,12 +46,15 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.PremiumUntil,
+		&i.StreakDays,
+		&i.LongestStreak,
+		&i.LastActiveDay,
 	)
 	return i, err
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until FROM users WHERE id = $1
+SELECT id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day FROM users WHERE id = $1
 `
 
 func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
@@ -70,12 +73,15 @@ func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.PremiumUntil,
+		&i.StreakDays,
+		&i.LongestStreak,
+		&i.LastActiveDay,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until FROM users WHERE email = $1
+SELECT id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day FROM users WHERE email = $1
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
@@ -94,12 +100,15 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.PremiumUntil,
+		&i.StreakDays,
+		&i.LongestStreak,
+		&i.LastActiveDay,
 	)
 	return i, err
 }
 
 const listUsers = `-- name: ListUsers :many
-SELECT u.id, u.email, u.display_name, u.bio, u.timezone, u.role, u.avatar_key, u.xp, u.email_verified_at, u.created_at, u.updated_at, u.premium_until FROM users u
+SELECT u.id, u.email, u.display_name, u.bio, u.timezone, u.role, u.avatar_key, u.xp, u.email_verified_at, u.created_at, u.updated_at, u.premium_until, u.streak_days, u.longest_streak, u.last_active_day FROM users u
 WHERE ($1::text IS NULL OR u.role = $1)
   AND ($2::uuid IS NULL OR EXISTS (
         SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.organization_id = $2))
@@ -151,6 +160,9 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]User, e
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.PremiumUntil,
+			&i.StreakDays,
+			&i.LongestStreak,
+			&i.LastActiveDay,
 		); err != nil {
 			return nil, err
 		}
@@ -172,7 +184,7 @@ func (q *Queries) MarkEmailVerified(ctx context.Context, id uuid.UUID) error {
 }
 
 const setAvatarKey = `-- name: SetAvatarKey :one
-UPDATE users SET avatar_key = $1, updated_at = now() WHERE id = $2 RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until
+UPDATE users SET avatar_key = $1, updated_at = now() WHERE id = $2 RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day
 `
 
 type SetAvatarKeyParams struct {
@@ -196,12 +208,15 @@ func (q *Queries) SetAvatarKey(ctx context.Context, arg SetAvatarKeyParams) (Use
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.PremiumUntil,
+		&i.StreakDays,
+		&i.LongestStreak,
+		&i.LastActiveDay,
 	)
 	return i, err
 }
 
 const setUserRole = `-- name: SetUserRole :one
-UPDATE users SET role = $1, updated_at = now() WHERE id = $2 RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until
+UPDATE users SET role = $1, updated_at = now() WHERE id = $2 RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day
 `
 
 type SetUserRoleParams struct {
@@ -225,6 +240,9 @@ func (q *Queries) SetUserRole(ctx context.Context, arg SetUserRoleParams) (User,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.PremiumUntil,
+		&i.StreakDays,
+		&i.LongestStreak,
+		&i.LastActiveDay,
 	)
 	return i, err
 }
@@ -236,7 +254,7 @@ SET display_name = coalesce($1, display_name),
     timezone     = coalesce($3, timezone),
     updated_at   = now()
 WHERE id = $4
-RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until
+RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day
 `
 
 type UpdateProfileParams struct {
@@ -267,6 +285,9 @@ func (q *Queries) UpdateProfile(ctx context.Context, arg UpdateProfileParams) (U
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.PremiumUntil,
+		&i.StreakDays,
+		&i.LongestStreak,
+		&i.LastActiveDay,
 	)
 	return i, err
 }
