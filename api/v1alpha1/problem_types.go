@@ -162,9 +162,6 @@ type ProblemList struct {
 	Items           []Problem `json:"items"`
 }
 
-func init() {
-	SchemeBuilder.Register(&Problem{}, &ProblemList{})
-}
 
 // VerificationRequired reports whether Ready waits for the labelled
 // submissions to agree (default true).

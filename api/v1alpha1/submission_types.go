@@ -242,6 +242,3 @@ type SubmissionList struct {
 	Items           []Submission `json:"items"`
 }
 
-func init() {
-	SchemeBuilder.Register(&Submission{}, &SubmissionList{})
-}

@@ -56,7 +56,7 @@ func (s *Service) Apply(ctx context.Context, u Update) (bool, error) {
 	}
 	tests := make([]testJSON, 0, len(u.Tests))
 	for _, t := range u.Tests {
-		tests = append(tests, testJSON{Verdict: t.Verdict, CPUMillis: t.CPUMillis, MemoryKiB: t.MemoryKiB})
+		tests = append(tests, testJSON(t))
 	}
 	testsJSON, err := json.Marshal(tests)
 	if err != nil {
