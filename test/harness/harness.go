@@ -26,6 +26,7 @@ type registry struct {
 	redis    lazy[*redisServer]
 	minio    lazy[*minioServer]
 	mail     lazy[*mailServer]
+	kube     lazy[*kubeServer]
 }
 
 var services registry
@@ -54,7 +55,7 @@ func Main(m *testing.M) {
 func (r *registry) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	stops := []func(context.Context) error{r.postgres.stop, r.redis.stop, r.minio.stop, r.mail.stop}
+	stops := []func(context.Context) error{r.postgres.stop, r.redis.stop, r.minio.stop, r.mail.stop, r.kube.stop}
 	errs := make([]error, len(stops))
 	var wg sync.WaitGroup
 	for i, stop := range stops {

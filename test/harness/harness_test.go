@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/redis/go-redis/v9"
 	"github.com/wneessen/go-mail"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/codequest-dev/codequest/api/v1alpha1"
 
 	"github.com/codequest-dev/codequest/test/harness"
 )
@@ -195,5 +199,22 @@ func TestEnv(t *testing.T) {
 	}
 	if env.Mail.SMTPPort == 0 {
 		t.Error("no SMTP port")
+	}
+}
+
+func TestKube(t *testing.T) {
+	t.Parallel()
+	a, b := harness.Kube(t), harness.Kube(t)
+	if a.Namespace == b.Namespace || !strings.HasPrefix(a.Namespace, "t-testkube-") {
+		t.Errorf("namespaces %q and %q", a.Namespace, b.Namespace)
+	}
+	// The CRDs are installed: a Problem can be created and read back.
+	ctx := context.Background()
+	list := &v1alpha1.SubmissionList{}
+	if err := a.Client.List(ctx, list, client.InNamespace(a.Namespace)); err != nil {
+		t.Fatalf("list submissions: %v", err)
+	}
+	if len(list.Items) != 0 {
+		t.Errorf("fresh namespace has %d submissions", len(list.Items))
 	}
 }
