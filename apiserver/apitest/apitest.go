@@ -82,6 +82,26 @@ func New(t testing.TB, opts ...Option) *Env {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	return start(t, h, cfg)
+}
+
+// WithKube judges through the given cluster namespace: problems and
+// submissions become custom resources there, and their status flows back.
+func WithKube(c *harness.Cluster) Option {
+	return func(cfg *apiserver.Config) {
+		cfg.Kube, cfg.JudgeNamespace = c.Config, c.Namespace
+	}
+}
+
+// Replica starts a second API server on the same database, Redis, bucket
+// and cluster, as another replica behind a load balancer would be.
+func (e *Env) Replica(t testing.TB) *Env {
+	t.Helper()
+	return start(t, e.Harness, e.Config)
+}
+
+func start(t testing.TB, h *harness.Env, cfg apiserver.Config) *Env {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
