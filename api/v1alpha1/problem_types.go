@@ -162,7 +162,6 @@ type ProblemList struct {
 	Items           []Problem `json:"items"`
 }
 
-
 // VerificationRequired reports whether Ready waits for the labelled
 // submissions to agree (default true).
 func (p *Problem) VerificationRequired() bool {

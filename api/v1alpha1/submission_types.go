@@ -241,4 +241,3 @@ type SubmissionList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Submission `json:"items"`
 }
-
