@@ -112,6 +112,7 @@ func finishJob(ctx context.Context, job *batchv1.Job, complete bool, reason stri
 	if job.Status.StartTime == nil {
 		job.Status.StartTime = &now
 	}
+	job.Status.Active, job.Status.Ready = 0, ptr.To[int32](0)
 	if complete {
 		job.Status.Succeeded = 1
 		job.Status.CompletionTime = &now

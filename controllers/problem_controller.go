@@ -132,13 +132,16 @@ func (r *ProblemReconciler) verify(ctx context.Context, prob *v1alpha1.Problem, 
 		return ctrl.Result{}, nil
 	}
 	prob.Status.Verification = nil
-	disagree := 0
+	disagree, first := 0, ""
 	for _, e := range entries {
 		if e.Skipped != "" {
 			continue
 		}
 		if !e.Match {
 			disagree++
+			if first == "" {
+				first = fmt.Sprintf("; first: %s got %s, want %s: %s", e.Submission, e.Got, e.Expected, e.Message)
+			}
 		}
 		if len(prob.Status.Verification) < 64 {
 			prob.Status.Verification = append(prob.Status.Verification, v1alpha1.PackageSubmissionResult{
@@ -153,10 +156,10 @@ func (r *ProblemReconciler) verify(ctx context.Context, prob *v1alpha1.Problem, 
 		r.setReady(prob, metav1.ConditionTrue, ReasonVerified, fmt.Sprintf("%d tests; %d labelled submissions agree", tests, n))
 	case !prob.VerificationRequired() || r.VerificationOptional:
 		r.setReady(prob, metav1.ConditionTrue, ReasonVerificationFailed,
-			fmt.Sprintf("%d tests; %d of %d labelled submissions disagree (verification not required)", tests, disagree, n))
+			fmt.Sprintf("%d tests; %d of %d labelled submissions disagree (verification not required)%s", tests, disagree, n, first))
 	default:
 		r.setReady(prob, metav1.ConditionFalse, ReasonVerificationFailed,
-			fmt.Sprintf("%d of %d labelled submissions disagree", disagree, n))
+			fmt.Sprintf("%d of %d labelled submissions disagree%s", disagree, n, first))
 	}
 	return ctrl.Result{}, nil
 }
