@@ -175,6 +175,10 @@ type Sandbox struct {
 	root    string        // mount point of the runs' roots
 	ownsDir bool
 	seq     atomic.Uint64
+	// memMeasure and memPollSlack: how the rss-poll measures a run's
+	// memory and how far over the limit it lets it go (see layers.go).
+	memMeasure   string
+	memPollSlack int64
 }
 
 // New detects what the host offers and prepares the state the runs share.
@@ -215,6 +219,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		}
 	}
 	s.layers.fill(s.cgroups, cfg)
+	s.memMeasure, s.memPollSlack = s.layers.MemoryMeasure, s.layers.MemoryPollSlack
 	return s, nil
 }
 
@@ -419,6 +424,7 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec) (*Result, error) {
 
 	// Watch limits until init exits.
 	var peakPolled int64
+	var polledCPU time.Duration
 	wall := time.NewTimer(lim.WallTime)
 	defer wall.Stop()
 	tick := time.NewTicker(pollInterval(lim.CPUTime))
@@ -448,16 +454,17 @@ loop:
 			kill()
 		case <-tick.C:
 			cpu := s.cpuUsage(cg, proc.Pid)
+			polledCPU = max(polledCPU, cpu)
 			if cpu > lim.CPUTime {
 				res.CPUExceeded = true
 				kill()
 			}
 			if s.layers.MemoryLimit == memRSSPoll {
-				rss := treeRSS(proc.Pid)
+				rss := treeRSS(proc.Pid, s.memMeasure)
 				if rss > peakPolled {
 					peakPolled = rss
 				}
-				if rss > lim.Memory {
+				if rss > lim.Memory+s.memPollSlack {
 					res.MemoryExceeded = true
 					kill()
 				}
@@ -511,6 +518,10 @@ loop:
 				res.PeakMemory = p
 			}
 		}
+	}
+	if cg == nil && killed && polledCPU > res.CPUTime {
+		// The killed init's rusage misses its killed children.
+		res.CPUTime = polledCPU
 	}
 	if peakPolled > res.PeakMemory {
 		res.PeakMemory = peakPolled
