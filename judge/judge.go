@@ -161,8 +161,9 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 		}
 	}
 	if p.TimeLimit <= 0 {
-		return nil, fmt.Errorf("problem %s has no time limit (set limits.time_limit or .timelimit)", p.Name)
+		return nil, fmt.Errorf("problem %s has no time limit (set limits.time_limit or .timelimit, or call DeriveTimeLimit)", p.Name)
 	}
+	res.TimeLimitMillis = p.TimeLimit.Milliseconds()
 	progress(Progress{Phase: "compiling"})
 	prog, err := j.compile(ctx, lang, src, nil)
 	if err != nil {

@@ -33,6 +33,9 @@ type Problem struct {
 	// see TimeMultiplier).
 	TimeLimit      time.Duration
 	TimeMultiplier float64
+	// TimeLimitFrom says where TimeLimit comes from: "problem.yaml",
+	// ".timelimit", or what DeriveTimeLimit derived it from.
+	TimeLimitFrom  string
 	Memory         int64 // bytes
 	Output         int64 // bytes
 	Validation     Validation
@@ -104,6 +107,7 @@ func ReadProblem(dir string) (*Problem, error) {
 	l := y.Limits
 	if l.TimeLimit != nil {
 		p.TimeLimit = seconds(*l.TimeLimit)
+		p.TimeLimitFrom = "problem.yaml"
 	}
 	if l.TimeMultiplier != nil {
 		p.TimeMultiplier = *l.TimeMultiplier
@@ -121,6 +125,7 @@ func ReadProblem(dir string) (*Problem, error) {
 		if b, err := os.ReadFile(filepath.Join(dir, ".timelimit")); err == nil {
 			if v, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64); err == nil {
 				p.TimeLimit = seconds(v)
+				p.TimeLimitFrom = ".timelimit"
 			}
 		}
 	}

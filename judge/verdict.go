@@ -102,12 +102,14 @@ type Result struct {
 	Tests         []TestResult `json:"tests"`
 	// Passed counts accepted tests; Total counts the problem's tests (the
 	// ones not run after a failure included).
-	Passed        int            `json:"passed"`
-	Total         int            `json:"total"`
-	MaxCPUMillis  int64          `json:"max_cpu_ms"`
-	MaxWallMillis int64          `json:"max_wall_ms"`
-	PeakMemoryKiB int64          `json:"peak_memory_kib"`
-	Isolation     sandbox.Layers `json:"isolation"`
+	Passed        int   `json:"passed"`
+	Total         int   `json:"total"`
+	MaxCPUMillis  int64 `json:"max_cpu_ms"`
+	MaxWallMillis int64 `json:"max_wall_ms"`
+	PeakMemoryKiB int64 `json:"peak_memory_kib"`
+	// TimeLimitMillis is the CPU time limit per test the tests ran under.
+	TimeLimitMillis int64          `json:"time_limit_ms"`
+	Isolation       sandbox.Layers `json:"isolation"`
 }
 
 // Compact is the small form of a Result, for a Kubernetes termination

@@ -33,6 +33,9 @@ func (j *Judge) Verify(ctx context.Context, dir string, onEntry func(VerifyEntry
 	if err != nil {
 		return nil, err
 	}
+	if err := j.DeriveTimeLimit(ctx, p); err != nil {
+		return nil, err
+	}
 	var out []VerifyEntry
 	for _, s := range p.Submissions {
 		e := VerifyEntry{Problem: filepath.Base(dir), Submission: s.Folder + "/" + filepath.Base(s.Path)}

@@ -124,6 +124,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	if err != nil {
 		return 1, err
 	}
+	if p.TimeLimit == 0 && *progress {
+		fmt.Fprintln(stderr, "deriving the time limit from the accepted submissions")
+	}
+	if err := j.DeriveTimeLimit(ctx, p); err != nil {
+		return 1, err
+	}
+	if *progress {
+		fmt.Fprintf(stderr, "time limit %s (%s)\n", p.TimeLimit, p.TimeLimitFrom)
+	}
 	var lang *judge.Language
 	var ok bool
 	if *language != "" {
