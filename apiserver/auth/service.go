@@ -520,19 +520,20 @@ func RoleProto(r string) codequestv1.Role {
 	return codequestv1.Role_ROLE_UNSPECIFIED
 }
 
-// RoleFromProto maps an enum to a stored role, "" for UNSPECIFIED or unknown.
-func RoleFromProto(r codequestv1.Role) string {
+// RoleFromProto maps an enum to a stored role; ok is false for
+// ROLE_UNSPECIFIED and unknown values.
+func RoleFromProto(r codequestv1.Role) (string, bool) {
 	switch r {
 	case codequestv1.Role_ROLE_LEARNER:
-		return RoleLearner
+		return RoleLearner, true
 	case codequestv1.Role_ROLE_INSTRUCTOR:
-		return RoleInstructor
+		return RoleInstructor, true
 	case codequestv1.Role_ROLE_BUSINESS_PARTNER:
-		return RoleBusinessPartner
+		return RoleBusinessPartner, true
 	case codequestv1.Role_ROLE_ADMIN:
-		return RoleAdmin
+		return RoleAdmin, true
 	}
-	return ""
+	return "", false
 }
 
 func peerHost(addr string) string {

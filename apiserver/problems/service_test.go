@@ -1,14 +1,8 @@
 package problems_test
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"errors"
-	"io/fs"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -29,68 +23,14 @@ func wantCode(t *testing.T, what string, err error, want connect.Code) {
 	}
 }
 
-// zipDir zips a folder, optionally under a top folder, plus extra entries.
-func zipDir(t *testing.T, dir, top string, extra map[string]string) []byte {
+// upload imports data as the package of a problem.
+func upload(t *testing.T, _ *apitest.Env, c apitest.Clients, problemID string, data []byte) (*codequestv1.Problem, error) {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		w, err := zw.Create(filepath.ToSlash(filepath.Join(top, rel)))
-		if err != nil {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, body := range extra {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = w.Write([]byte(body))
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return apitest.ImportPackage(context.Background(), c, problemID, data)
 }
 
-// upload PUTs data through CreatePackageUpload's presigned URL and imports it.
-func upload(t *testing.T, env *apitest.Env, c apitest.Clients, problemID string, data []byte) (*codequestv1.Problem, error) {
-	t.Helper()
-	ctx := context.Background()
-	up, err := c.Problems.CreatePackageUpload(ctx, connect.NewRequest(&codequestv1.CreatePackageUploadRequest{ProblemId: problemID, SizeBytes: int64(len(data))}))
-	if err != nil {
-		t.Fatalf("CreatePackageUpload: %v", err)
-	}
-	req, _ := http.NewRequest(http.MethodPut, up.Msg.GetUploadUrl(), bytes.NewReader(data))
-	for k, v := range up.Msg.GetHeaders() {
-		req.Header.Set(k, v)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("PUT package: %d", res.StatusCode)
-	}
-	imp, err := c.Problems.ImportProblemPackage(ctx, connect.NewRequest(&codequestv1.ImportProblemPackageRequest{ProblemId: problemID, ObjectKey: up.Msg.GetObjectKey()}))
-	if err != nil {
-		return nil, err
-	}
-	return imp.Msg.GetProblem(), nil
+func zipDir(t *testing.T, dir, top string, extra map[string]string) []byte {
+	return apitest.ZipDir(t, dir, top, extra)
 }
 
 func createProblem(t *testing.T, c apitest.Clients, slug string, mod func(*codequestv1.CreateProblemRequest)) *codequestv1.Problem {

@@ -1,10 +1,8 @@
 package submissions_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net/http"
 	"testing"
 	"time"
 
@@ -29,21 +27,7 @@ func importDouble(t *testing.T, c apitest.Clients, slug string) *codequestv1.Pro
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := zipFixture(t, "../problems/testdata/double")
-	up, err := c.Problems.CreatePackageUpload(ctx, connect.NewRequest(&codequestv1.CreatePackageUploadRequest{ProblemId: p.Msg.GetProblem().GetId(), SizeBytes: int64(len(data))}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPut, up.Msg.GetUploadUrl(), bytes.NewReader(data))
-	for k, v := range up.Msg.GetHeaders() {
-		req.Header.Set(k, v)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("upload: %v %v", res, err)
-	}
-	res.Body.Close()
-	if _, err := c.Problems.ImportProblemPackage(ctx, connect.NewRequest(&codequestv1.ImportProblemPackageRequest{ProblemId: p.Msg.GetProblem().GetId(), ObjectKey: up.Msg.GetObjectKey()})); err != nil {
+	if _, err := apitest.ImportPackage(ctx, c, p.Msg.GetProblem().GetId(), apitest.ZipDir(t, "../problems/testdata/double", "", nil)); err != nil {
 		t.Fatal(err)
 	}
 	pub, err := c.Problems.PublishProblem(ctx, connect.NewRequest(&codequestv1.PublishProblemRequest{ProblemId: p.Msg.GetProblem().GetId()}))

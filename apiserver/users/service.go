@@ -156,7 +156,7 @@ func (s *Service) getUser(ctx context.Context, m *codequestv1.GetUserRequest) (*
 		Bio:         u.Bio,
 		AvatarUrl:   avatar,
 		Xp:          u.Xp,
-		Role:        RoleToProto(u.Role),
+		Role:        auth.RoleProto(u.Role),
 		CreateTime:  timestamppb.New(u.CreatedAt),
 	}, nil
 }
@@ -332,7 +332,7 @@ func (s *Service) listUsers(ctx context.Context, m *codequestv1.ListUsersRequest
 	page := parsePage(&v, m.GetPageSize(), m.GetPageToken())
 	params := store.ListUsersParams{AfterTime: page.AfterTime, AfterID: page.AfterID, Lim: page.Limit()}
 	if m.GetRole() != codequestv1.Role_ROLE_UNSPECIFIED {
-		role, ok := RoleFromProto(m.GetRole())
+		role, ok := auth.RoleFromProto(m.GetRole())
 		v.Check(ok, "role", "is not a known role")
 		params.Role = &role
 	}
@@ -385,7 +385,7 @@ func (s *Service) setUserRole(ctx context.Context, m *codequestv1.SetUserRoleReq
 	}
 	var v apierr.Validation
 	id := parseID(&v, "user_id", m.GetUserId())
-	role, ok := RoleFromProto(m.GetRole())
+	role, ok := auth.RoleFromProto(m.GetRole())
 	v.Check(ok, "role", "must be ROLE_LEARNER, ROLE_INSTRUCTOR, ROLE_BUSINESS_PARTNER or ROLE_ADMIN")
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -409,18 +409,9 @@ func (s *Service) userProto(ctx context.Context, u store.User) (*codequestv1.Use
 	if err != nil {
 		return nil, err
 	}
-	return &codequestv1.User{
-		Id:            u.ID.String(),
-		Email:         u.Email,
-		EmailVerified: u.EmailVerifiedAt != nil,
-		DisplayName:   u.DisplayName,
-		Bio:           u.Bio,
-		Timezone:      u.Timezone,
-		Role:          RoleToProto(u.Role),
-		AvatarUrl:     avatar,
-		Xp:            u.Xp,
-		CreateTime:    timestamppb.New(u.CreatedAt),
-	}, nil
+	out := auth.UserProto(u)
+	out.AvatarUrl = avatar
+	return out, nil
 }
 
 // avatarURL presigns a GET of the avatar, or returns "" when none is set.

@@ -11,7 +11,6 @@ import (
 
 	codequestv1 "github.com/codequest-dev/codequest/api/proto/codequest/v1"
 	"github.com/codequest-dev/codequest/apiserver/apierr"
-	"github.com/codequest-dev/codequest/apiserver/auth"
 	"github.com/codequest-dev/codequest/apiserver/store"
 )
 
@@ -107,36 +106,4 @@ func parsePage(v *apierr.Validation, size int32, token string) store.Page {
 // default escape character), so that % and _ match themselves.
 func likePattern(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
-var roles = []struct {
-	db    string
-	proto codequestv1.Role
-}{
-	{auth.RoleLearner, codequestv1.Role_ROLE_LEARNER},
-	{auth.RoleInstructor, codequestv1.Role_ROLE_INSTRUCTOR},
-	{auth.RoleBusinessPartner, codequestv1.Role_ROLE_BUSINESS_PARTNER},
-	{auth.RoleAdmin, codequestv1.Role_ROLE_ADMIN},
-}
-
-// RoleToProto converts a stored platform role to its enum; unknown roles
-// are ROLE_UNSPECIFIED.
-func RoleToProto(role string) codequestv1.Role {
-	for _, r := range roles {
-		if r.db == role {
-			return r.proto
-		}
-	}
-	return codequestv1.Role_ROLE_UNSPECIFIED
-}
-
-// RoleFromProto converts an enum to the stored role; ok is false for
-// ROLE_UNSPECIFIED and unknown values.
-func RoleFromProto(role codequestv1.Role) (string, bool) {
-	for _, r := range roles {
-		if r.proto == role {
-			return r.db, true
-		}
-	}
-	return "", false
 }
