@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	codequestv1 "github.com/codequest-dev/codequest/api/proto/codequest/v1"
 	"github.com/codequest-dev/codequest/api/v1alpha1"
+	"github.com/codequest-dev/codequest/apiserver"
 	"github.com/codequest-dev/codequest/apiserver/apitest"
 	"github.com/codequest-dev/codequest/apiserver/auth"
 	"github.com/codequest-dev/codequest/test/harness"
@@ -188,5 +191,53 @@ func TestSubmitThroughKubernetes(t *testing.T) {
 	list, err := lc.Submissions.ListSubmissions(ctx, connect.NewRequest(&codequestv1.ListSubmissionsRequest{ProblemId: prob.GetId()}))
 	if err != nil || len(list.Msg.GetSubmissions()) != 1 {
 		t.Errorf("ListSubmissions = %v, %v", list, err)
+	}
+}
+
+// A submission whose resource could not be created (here: the judge
+// namespace did not exist yet) is not lost: the durable job written with
+// the row creates it later.
+func TestDispatchRetriedByDurableJob(t *testing.T) {
+	t.Parallel()
+	kube := harness.Kube(t)
+	ns := kube.Namespace + "-late"
+	env := apitest.New(t, apitest.WithKube(kube), func(c *apiserver.Config) {
+		c.JudgeNamespace = ns
+		c.Submissions.SweepAfter = 2 * time.Second
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	instructor := env.NewUser(t, auth.RoleInstructor)
+	learner := env.NewUser(t, auth.RoleLearner)
+	prob := importDouble(t, env.Clients(instructor.Auth()), "double-late")
+	sub, err := env.Clients(learner.Auth()).Submissions.Submit(ctx, connect.NewRequest(&codequestv1.SubmitRequest{
+		ProblemId: prob.GetId(), Language: "python3", Source: "print(2 * int(input()))\n",
+	}))
+	if err != nil {
+		t.Fatalf("Submit while the namespace is missing: %v", err)
+	}
+	if sub.Msg.GetSubmission().GetPhase() != codequestv1.SubmissionPhase_SUBMISSION_PHASE_QUEUED {
+		t.Errorf("phase = %v", sub.Msg.GetSubmission().GetPhase())
+	}
+	if err := kube.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}) })
+	id := uuid.MustParse(sub.Msg.GetSubmission().GetId())
+	for {
+		var s v1alpha1.Submission
+		err := kube.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: id.String()}, &s)
+		row, rerr := env.Store.GetSubmission(ctx, id)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		if err == nil && row.CrCreatedAt != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the resource was never re-created (last error %v)", err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
