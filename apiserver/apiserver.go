@@ -132,6 +132,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*APIServer, error) 
 	river.AddWorker(workers, mail.NewWorker(cfg.SMTP))
 	dispatchWorker := &submissions.DispatchWorker{}
 	river.AddWorker(workers, dispatchWorker)
+	publishWorker := &problems.PublishWorker{}
+	river.AddWorker(workers, publishWorker)
 	rcfg := &river.Config{
 		Logger:  log.With("component", "river"),
 		Workers: workers,
@@ -169,7 +171,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*APIServer, error) 
 	}
 	usersSvc := users.New(st, a.Objects)
 	orgsSvc := orgs.New(st)
-	problemsSvc := problems.New(st, a.Objects, a.Redis, publisher, log)
+	problemsSvc := problems.New(st, a.Objects, a.Redis, publisher, a.River, log)
+	publishWorker.Service = problemsSvc
 	board := submissions.NewLeaderboard(st, a.Redis, log)
 	a.Submissions = submissions.New(cfg.Submissions, st, a.Redis, problemsSvc, dispatcher, a.River, board, log)
 	dispatchWorker.Service = a.Submissions

@@ -20,6 +20,8 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	codequestv1 "github.com/codequest-dev/codequest/api/proto/codequest/v1"
@@ -45,6 +47,7 @@ type Service struct {
 	obj       *objects.Store
 	rdb       *redis.Client
 	publisher Publisher
+	jobs      JobInserter
 	log       *slog.Logger
 	// ListTTL bounds how long a cached listing lives; writes invalidate
 	// sooner.
@@ -55,8 +58,8 @@ var _ codequestv1connect.ProblemServiceHandler = (*Service)(nil)
 
 // New returns the ProblemService. publisher may be nil where no
 // Kubernetes API is configured; imports then stop at Postgres.
-func New(st *store.Store, obj *objects.Store, rdb *redis.Client, publisher Publisher, log *slog.Logger) *Service {
-	return &Service{st: st, obj: obj, rdb: rdb, publisher: publisher, log: log, ListTTL: time.Minute}
+func New(st *store.Store, obj *objects.Store, rdb *redis.Client, publisher Publisher, jobs JobInserter, log *slog.Logger) *Service {
+	return &Service{st: st, obj: obj, rdb: rdb, publisher: publisher, jobs: jobs, log: log, ListTTL: time.Minute}
 }
 
 var (
@@ -527,15 +530,66 @@ func (s *Service) importPackage(ctx context.Context, p store.Problem, key string
 	})
 }
 
-// publish hands the problem to the judge. Failures are logged, not
-// returned: the row is the truth and the next import or update retries.
+// publish hands the problem to the judge. A failure does not fail the
+// request (the row is the truth): a durable job retries it.
 func (s *Service) publish(ctx context.Context, p store.Problem) {
 	if s.publisher == nil {
 		return
 	}
-	if err := s.publisher.PublishProblem(ctx, p); err != nil {
-		s.log.ErrorContext(ctx, "publish problem resource", "problem", p.ID, "error", err)
+	err := s.publisher.PublishProblem(ctx, p)
+	if err == nil {
+		return
 	}
+	s.log.WarnContext(ctx, "publish problem resource; retrying in the background", "problem", p.ID, "error", err)
+	if s.jobs == nil {
+		return
+	}
+	if _, err := s.jobs.Insert(ctx, PublishArgs{ProblemID: p.ID}, nil); err != nil {
+		s.log.ErrorContext(ctx, "enqueue problem publication", "problem", p.ID, "error", err)
+	}
+}
+
+// JobInserter enqueues durable jobs (a *river.Client).
+type JobInserter interface {
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// PublishArgs is the durable retry of a Problem resource's publication.
+type PublishArgs struct {
+	ProblemID uuid.UUID `json:"problem_id"`
+}
+
+// Kind implements river.JobArgs.
+func (PublishArgs) Kind() string { return "publish_problem" }
+
+// InsertOpts puts publications on the dispatch queue, deduplicated while
+// one is pending.
+func (PublishArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: PublishQueue, MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// PublishQueue is the River queue of publications.
+const PublishQueue = "dispatch"
+
+// PublishWorker publishes the current row of a problem.
+type PublishWorker struct {
+	river.WorkerDefaults[PublishArgs]
+	Service *Service
+}
+
+// Work implements river.Worker.
+func (w *PublishWorker) Work(ctx context.Context, job *river.Job[PublishArgs]) error {
+	p, err := w.Service.st.GetProblem(ctx, job.Args.ProblemID)
+	if store.IsNoRows(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if p.PackageKey == nil || w.Service.publisher == nil {
+		return nil
+	}
+	return w.Service.publisher.PublishProblem(ctx, p)
 }
 
 // lookup finds a problem by id or slug.

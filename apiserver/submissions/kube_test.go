@@ -224,6 +224,19 @@ func TestDispatchRetriedByDurableJob(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = kube.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}) })
 	id := uuid.MustParse(sub.Msg.GetSubmission().GetId())
+	// The Problem resource, whose publication failed on import, follows.
+	for {
+		var p v1alpha1.Problem
+		err := kube.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: prob.GetId()}, &p)
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the Problem resource was never published (last error %v)", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	for {
 		var s v1alpha1.Submission
 		err := kube.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: id.String()}, &s)
