@@ -222,7 +222,9 @@ func TestDispatchRetriedByDurableJob(t *testing.T) {
 	if err := kube.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = kube.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}) })
+	t.Cleanup(func() {
+		_ = kube.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	})
 	id := uuid.MustParse(sub.Msg.GetSubmission().GetId())
 	// The Problem resource, whose publication failed on import, follows.
 	for {
