@@ -10,6 +10,8 @@
 # ($CODEQUEST_CACHE, default ~/.cache/codequest), keyed by version.
 # Go for user programs is /usr/local/go when present, else the Go toolchain
 # module (golang.org/toolchain) through `go`'s own toolchain download.
+# runsc (gVisor), for the judge's gVisor test tier, is built by
+# hack/runsc.sh (about 9 min cold, then cached).
 set -euo pipefail
 
 CACHE="${CODEQUEST_CACHE:-$HOME/.cache/codequest}"
@@ -65,5 +67,12 @@ else
     rm -rf "$tmp"
   fi
   say "go for user programs: $dir"
+fi
+runsc=$("$(dirname "$0")/runsc.sh" path)
+if [[ -x $runsc ]]; then
+  say "runsc present: $runsc"
+else
+  say "building runsc for the gVisor test tier (hack/runsc.sh, about 9 min once)"
+  "$(dirname "$0")/runsc.sh" >/dev/null
 fi
 say "done"
