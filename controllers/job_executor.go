@@ -210,11 +210,9 @@ func (e *JobExecutor) Start(ctx context.Context, sub *v1alpha1.Submission, prob 
 	}
 	if err := e.client.Create(ctx, job); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			existing := &batchv1.Job{}
-			if err := e.client.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
-				return nil, fmt.Errorf("get judge job: %w", err)
-			}
-			return &v1alpha1.JobReference{Name: existing.Name, UID: existing.UID}, nil
+			// Made by an earlier reconcile the cache has not caught up
+			// with; Observe fills in its uid.
+			return &v1alpha1.JobReference{Name: job.Name}, nil
 		}
 		return nil, fmt.Errorf("create judge job: %w", quotaError(err))
 	}
@@ -404,9 +402,11 @@ func (e *JobExecutor) Job(sub *v1alpha1.Submission, prob *v1alpha1.Problem) (*ba
 // docs/operator.md gives the reason for each.
 var JudgeCapabilities = []corev1.Capability{"SYS_ADMIN", "SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL"}
 
-// allowPrivilegeEscalation is left unset: Kubernetes refuses false together
-// with CAP_SYS_ADMIN. The judge sets no_new_privs on every run itself.
-var allowPrivilegeEscalation *bool
+// allowPrivilegeEscalation false sets no_new_privs on the judge: it keeps
+// the capabilities above but nothing can gain more through setuid or file
+// capabilities. (Kubernetes refuses false with "CAP_SYS_ADMIN" spelled with
+// its prefix, so the capabilities are spelled without it.)
+var allowPrivilegeEscalation = ptr.To(false)
 
 // Observe reads the Job and its pods.
 func (e *JobExecutor) Observe(ctx context.Context, sub *v1alpha1.Submission) (Observation, error) {

@@ -98,14 +98,19 @@ var _ = AfterSuite(func() {
 // kubebuilderAssets is $KUBEBUILDER_ASSETS, else what hack/kube.sh builds
 // (etcd + kube-apiserver from the Go module proxy, cached).
 func kubebuilderAssets() string {
+	d, err := assetsDir()
+	Expect(err).NotTo(HaveOccurred(), "hack/kube.sh assets (etcd from Debian's etcd-server, kube-apiserver built from the Go module proxy): run hack/deps.sh")
+	return d
+}
+
+func assetsDir() (string, error) {
 	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		return d
+		return d, nil
 	}
 	cmd := exec.Command(filepath.Join("..", "hack", "kube.sh"), "assets")
-	cmd.Stderr = GinkgoWriter
+	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
-	Expect(err).NotTo(HaveOccurred(), "hack/kube.sh assets (etcd from Debian's etcd-server, kube-apiserver built from the Go module proxy): run hack/deps.sh")
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), err
 }
 
 // manager runs a controller manager in the background until stop.
@@ -177,10 +182,16 @@ func (o *memObjects) PresignPut(ctx context.Context, bucket, key string, ttl tim
 
 // tarGz packs a folder as a problem package.
 func tarGz(dir string) []byte {
+	b, err := packDir(dir)
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}
+
+func packDir(dir string) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
-	Expect(filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || p == dir {
 			return err
 		}
@@ -206,10 +217,17 @@ func tarGz(dir string) []byte {
 		}
 		_, err = tw.Write(b)
 		return err
-	})).To(Succeed())
-	Expect(tw.Close()).To(Succeed())
-	Expect(zw.Close()).To(Succeed())
-	return buf.Bytes()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // readyProblem creates a Problem on the testdata/sum package and waits
