@@ -28,6 +28,7 @@ manifests: ## Regenerate CRDs, RBAC and deepcopy code from api/v1alpha1.
 	@if [ -d api/v1alpha1 ] && ls api/v1alpha1/*.go >/dev/null 2>&1; then \
 		$$($(TOOLS) path controller-gen) object paths=./api/v1alpha1/... ; \
 		$$($(TOOLS) path controller-gen) crd rbac:roleName=codequest-controller paths=./api/v1alpha1/... paths=./controllers/... output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac ; \
+		cp config/crd/bases/*.yaml charts/codequest/crds/ ; \
 	else echo "no CRD types yet"; fi
 
 .PHONY: control-plane
@@ -55,7 +56,7 @@ lint: vet ## go vet, staticcheck, gofmt check and buf lint/breaking.
 
 .PHONY: checkgenerate
 checkgenerate: generate manifests ## Fail when generated code differs from what is committed.
-	@git add -N . && if ! git diff --exit-code --stat -- api apiserver config; then \
+	@git add -N . && if ! git diff --exit-code --stat -- api apiserver config charts; then \
 		echo "generated code is stale: run make generate manifests and commit"; exit 1; fi
 
 .PHONY: deps
