@@ -40,11 +40,13 @@ import (
 
 	"github.com/codequest-dev/codequest/api/v1alpha1"
 	"github.com/codequest-dev/codequest/sandbox"
+	"github.com/codequest-dev/codequest/test/harness"
 )
 
 func TestMain(m *testing.M) {
-	sandbox.Main() // the local executor's sandbox re-executes this binary as its init
-	os.Exit(m.Run())
+	sandbox.Main()
+	harness.Main(m) // stops the MinIO that TestObjectStoreOnMinIO starts
+
 }
 
 func TestControllers(t *testing.T) {

@@ -7,6 +7,7 @@
 #   hack/control-plane.sh down    stop what `up` started
 #   hack/control-plane.sh clean   stop and delete the data
 #   hack/control-plane.sh status  say whether it runs
+#   hack/control-plane.sh kubectl ARGS...  kubectl (built by hack/kube.sh) on it
 #
 # Ports: $ETCD_PORT (default 23790, peer +1) and $APISERVER_PORT (default
 # 26443). No kubelet, scheduler or controller-manager: Jobs are created but
@@ -120,5 +121,9 @@ case "${1:-}" in
       if running "$n"; then echo "$n running (pid $(cat "$DIR/$n.pid"))"; else echo "$n stopped"; fi
     done
     ;;
-  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+  kubectl)
+    shift
+    exec "$(hack/kube.sh path kubectl)" --kubeconfig "$KUBECONFIG_OUT" "$@"
+    ;;
+  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac
