@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -68,8 +69,11 @@ func runInit() int {
 	}
 	syscall.CloseOnExec(3)
 	syscall.CloseOnExec(4)
-	// Anything else inherited by accident is closed.
-	unix.CloseRange(5, ^uint(0), 0)
+	// Anything else inherited by accident must not reach the program. It
+	// is marked close-on-exec rather than closed: by now the Go runtime of
+	// this init has fds of its own (epoll), numbered after the inherited
+	// ones, and closing them kills the init.
+	markCloseOnExec(5)
 
 	var cfg initConfig
 	cf := os.NewFile(3, "config")
@@ -117,6 +121,7 @@ func runInit() int {
 		syscall.Kill(-1, syscall.SIGKILL)
 	}()
 
+	canKill := hasCapability(unix.CAP_KILL)
 	var status syscall.WaitStatus
 	for {
 		var ws syscall.WaitStatus
@@ -131,6 +136,12 @@ func runInit() int {
 			status = ws
 			// Everything the program left behind (daemons) goes with it.
 			syscall.Kill(-1, syscall.SIGKILL)
+			if !canKill {
+				// Without CAP_KILL (a judge container that lacks it) the
+				// init cannot signal the run's uid: it stops waiting, and
+				// its exit tears the PID namespace down, which kills them.
+				break
+			}
 		}
 	}
 	var ru syscall.Rusage
@@ -326,4 +337,21 @@ func lookPath(name string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not found in PATH inside the sandbox", name)
+}
+
+// markCloseOnExec sets FD_CLOEXEC on every fd from first up.
+func markCloseOnExec(first int) {
+	if err := unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return
+	}
+	// Kernels before 5.11 (and sandboxes without the flag): one by one.
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd >= first {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }

@@ -532,7 +532,21 @@ loop:
 	if res.InitError != "" && !killed {
 		return res, fmt.Errorf("sandbox init: %s", res.InitError)
 	}
+	// An init that died on its own, without reporting and without being
+	// killed at a limit, is the judge's failure, not the program's: its
+	// output must never pass for the program's (a compile error, say).
+	if repErr != nil && !killed && !res.OOMKilled && !res.MemoryExceeded && !res.CPUExceeded {
+		return res, fmt.Errorf("sandbox init died without a report (%v): %s", repErr, clipTail(res.Stderr, 300))
+	}
 	return res, nil
+}
+
+// clipTail returns at most the last n bytes of b, as text.
+func clipTail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
 }
 
 func pollInterval(cpu time.Duration) time.Duration {

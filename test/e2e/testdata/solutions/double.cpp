@@ -1,0 +1,6 @@
+#include <bits/stdc++.h>
+int main() {
+    long long n;
+    std::cin >> n;
+    std::cout << 2 * n << "\n";
+}
