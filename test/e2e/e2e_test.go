@@ -66,8 +66,8 @@ func start(t *testing.T) *platform {
 	}
 	o := api.Config.Objects
 	if err := controllers.SetupLocal(ctx, mgr, controllers.LocalConfig{
-		Judge:   j,
-		Objects: controllers.ObjectStoreConfig{Endpoint: o.Endpoint, AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: o.Region, UseTLS: o.UseTLS},
+		Judge:      j,
+		Objects:    controllers.ObjectStoreConfig{Endpoint: o.Endpoint, AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: o.Region, UseTLS: o.UseTLS},
 		PackageDir: t.TempDir(), Workers: 2, Queue: 100, SubmissionConcurrency: 8, ProblemConcurrency: 2,
 	}); err != nil {
 		t.Fatal(err)
