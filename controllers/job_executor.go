@@ -438,6 +438,10 @@ func (e *JobExecutor) Observe(ctx context.Context, sub *v1alpha1.Submission) (Ob
 			// The pod's final status is not in the cache yet.
 			return Observation{State: StatePending, Job: ref, PollAfter: time.Second}, nil
 		}
+		if o.Reason == "" && !o.Failed && e.cfg.ReportBucket != "" {
+			// The judge reached a result: it uploaded the full report.
+			o.Report = e.cfg.ReportBucket + "/" + reportKey(sub)
+		}
 		return Observation{State: StateDone, Job: ref, Outcome: o}, nil
 	}
 	obs := Observation{State: StatePending, Job: ref, PollAfter: e.cfg.PollInterval}

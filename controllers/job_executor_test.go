@@ -295,6 +295,7 @@ var _ = Describe("Submission reconciler with the Job executor", Ordered, func() 
 				{Verdict: v1alpha1.VerdictWrongAnswer, CPUMillis: 25, MemoryKiB: 9000},
 			}))
 			g.Expect(s.Status.Message).To(Equal("WA on secret/1"))
+			g.Expect(s.Status.Report).To(Equal("reports/reports/codequest-judge/wa-" + string(s.UID) + ".json"))
 			g.Expect(s.Status.CompletionTime).NotTo(BeNil())
 			c := meta.FindStatusCondition(s.Status.Conditions, ConditionJudged)
 			g.Expect(c).NotTo(BeNil())
