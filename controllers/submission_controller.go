@@ -164,6 +164,7 @@ func (r *SubmissionReconciler) reconcileStart(ctx context.Context, sub *v1alpha1
 		if c != nil && c.Reason == ReasonQuotaExceeded {
 			waited = r.now().Sub(c.LastTransitionTime.Time)
 		}
+		submissionsQuotaRefused.Inc()
 		r.wait(sub, ReasonQuotaExceeded, "The judge namespace's quota is used up; retrying")
 		return ctrl.Result{RequeueAfter: r.QuotaBackoff.after(waited)}, nil
 	}
@@ -177,6 +178,7 @@ func (r *SubmissionReconciler) reconcileStart(ctx context.Context, sub *v1alpha1
 	sub.Status.JobRef = ref
 	if sub.Status.StartTime == nil {
 		sub.Status.StartTime = &now
+		submissionQueueSeconds.Observe(now.Sub(sub.CreationTimestamp.Time).Seconds())
 	}
 	msg := "Judging started"
 	if ref != nil {
@@ -281,6 +283,10 @@ func (r *SubmissionReconciler) finish(sub *v1alpha1.Submission, o *Outcome) {
 	})
 	st.Phase = phase
 	r.event(sub, etype, reason, summary)
+	submissionsFinished.WithLabelValues(string(phase), string(c.Verdict)).Inc()
+	if st.StartTime != nil {
+		submissionJudgeSeconds.Observe(now.Sub(st.StartTime.Time).Seconds())
+	}
 }
 
 // setPhase moves sub to phase, with an Event when it changes.
