@@ -264,6 +264,9 @@ func (r *SubmissionReconciler) finish(sub *v1alpha1.Submission, o *Outcome) {
 		st.CompilerMessage = clip(c.Message, 4096)
 		st.Message = "Compilation failed"
 	}
+	if sub.Spec.Mode == v1alpha1.ModeRun {
+		st.RunOutput = clip(c.Output, 64<<10)
+	}
 	st.Report = o.Report
 	now := metav1.NewTime(r.now())
 	st.CompletionTime = &now

@@ -137,6 +137,9 @@ type Options struct {
 	All bool
 	// Progress, if set, is called as judging advances.
 	Progress func(Progress)
+	// KeepOutput keeps up to this many bytes of each test's standard
+	// output in its result (for runs on custom input).
+	KeepOutput int
 }
 
 // compiled is a program ready to run.
@@ -188,7 +191,7 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 			return nil, err
 		}
 		progress(Progress{Phase: "running", Test: i + 1})
-		tr, err := j.runTest(ctx, p, prog, validator, t)
+		tr, err := j.runTest(ctx, p, prog, validator, t, opts.KeepOutput)
 		if err != nil {
 			return nil, fmt.Errorf("test %s: %w", t.Name, err)
 		}
@@ -451,13 +454,14 @@ func (j *Judge) programSpec(p *Problem, prog *compiled) sandbox.Spec {
 		Binds: binds,
 		Limits: sandbox.Limits{
 			CPUTime: p.TimeLimit, WallTime: j.cfg.WallLimit(p.TimeLimit),
-			Memory: p.Memory, Output: p.Output, Processes: 128,
+			Memory: p.Memory + prog.lang.MemoryOverhead, Output: p.Output, Processes: 128,
+			Stack: p.Memory,
 		},
 	}
 }
 
 // runTest runs one test and checks it.
-func (j *Judge) runTest(ctx context.Context, p *Problem, prog, validator *compiled, t Test) (*TestResult, error) {
+func (j *Judge) runTest(ctx context.Context, p *Problem, prog, validator *compiled, t Test, keep int) (*TestResult, error) {
 	if p.Validation == ValidationInteractive {
 		return j.runInteractive(ctx, p, prog, validator, t)
 	}
@@ -473,6 +477,9 @@ func (j *Judge) runTest(ctx context.Context, p *Problem, prog, validator *compil
 		return nil, err
 	}
 	tr := measure(t, r)
+	if keep > 0 {
+		tr.Output = string(r.Stdout[:min(len(r.Stdout), keep)])
+	}
 	if v, msg := classify(p, prog.lang, r); v != "" {
 		tr.Verdict, tr.Message = v, msg
 		return tr, nil

@@ -84,6 +84,9 @@ type TestResult struct {
 	Signal   string `json:"signal,omitempty"`
 	// Message is the checker's (or the judge's) short explanation.
 	Message string `json:"message,omitempty"`
+	// Output is the start of the program's standard output, kept only
+	// when asked (Options.KeepOutput: runs on custom input).
+	Output string `json:"output,omitempty"`
 }
 
 // Result is the outcome of judging one submission.
@@ -127,6 +130,8 @@ type Compact struct {
 	Tests []string `json:"r,omitempty"`
 	// More is set when Tests was cut to fit.
 	More bool `json:"more,omitempty"`
+	// Output is the program's output of a run on custom input.
+	Output string `json:"o,omitempty"`
 }
 
 // Compact returns the compact form.
@@ -148,6 +153,9 @@ func (r *Result) Compact() Compact {
 	if c.Message == "" && r.Verdict == CompilationError {
 		c.Message = clip(r.CompileOutput, 1000)
 	}
+	if len(r.Tests) == 1 {
+		c.Output = r.Tests[0].Output
+	}
 	return c
 }
 
@@ -166,6 +174,9 @@ func (r *Result) MarshalCompact(max int) ([]byte, error) {
 		switch {
 		case len(c.Tests) > 0:
 			c.Tests = c.Tests[:len(c.Tests)/2]
+			c.More = true
+		case len(c.Output) > 0:
+			c.Output = clip(c.Output, len(c.Output)/2)
 			c.More = true
 		case len(c.Message) > 40:
 			c.Message = clip(c.Message, len(c.Message)/2)

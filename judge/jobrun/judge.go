@@ -73,6 +73,9 @@ func Judge(ctx context.Context, j Judger, req Request) (*judge.Result, error) {
 			req.Progress(pr, passed)
 		}
 	}}
+	if req.Input != nil {
+		opts.KeepOutput = MaxRunOutput
+	}
 	res, err := j.Judge(ctx, p, lang, req.Source, opts)
 	if err != nil {
 		return nil, err
@@ -86,3 +89,7 @@ func Judge(ctx context.Context, j Judger, req Request) (*judge.Result, error) {
 	}
 	return res, nil
 }
+
+// MaxRunOutput is how much of a run's output is kept (the termination
+// message carries less; see judge.Result.MarshalCompact).
+const MaxRunOutput = 64 << 10

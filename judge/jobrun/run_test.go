@@ -201,6 +201,9 @@ func TestRunModeAcceptsANormalEnd(t *testing.T) {
 	if res.Verdict != judge.Accepted || res.Total != 1 {
 		t.Errorf("run: %s %d/%d, want ACCEPTED on 1 test", res.Verdict, res.Passed, res.Total)
 	}
+	if got := res.Compact().Output; got != "56\n" {
+		t.Errorf("run output = %q, want %q", got, "56\n")
+	}
 }
 
 func TestUnpackRefusesEscapes(t *testing.T) {

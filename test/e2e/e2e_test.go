@@ -292,8 +292,8 @@ func TestLearnerJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	final := watch(t, ctx, lc, run.Msg.GetSubmission().GetId())
-	if last := final[len(final)-1].GetSubmission(); last.GetPhase() != codequestv1.SubmissionPhase_SUBMISSION_PHASE_COMPLETED {
-		t.Errorf("run ended %v", last)
+	if last := final[len(final)-1]; last.GetSubmission().GetPhase() != codequestv1.SubmissionPhase_SUBMISSION_PHASE_COMPLETED || last.GetRunOutput() != "42\n" {
+		t.Errorf("run ended %v with output %q", last.GetSubmission(), last.GetRunOutput())
 	}
 	list, err = lc.Submissions.ListSubmissions(ctx, connect.NewRequest(&codequestv1.ListSubmissionsRequest{ProblemId: prob.GetId(), PageSize: 100}))
 	if err != nil {
