@@ -161,7 +161,8 @@ type Result struct {
 	// was stopped and Stdout is truncated to the limit.
 	OutputExceeded bool
 	Stdout, Stderr []byte
-	// Ended is when the run's init was seen to exit.
+	// Ended is when the run ended: when it was killed at a limit, else
+	// when its init was seen to exit.
 	Ended time.Time
 	// InitError is set when the run could not be set up inside.
 	InitError string
@@ -430,9 +431,10 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec) (*Result, error) {
 	tick := time.NewTicker(pollInterval(lim.CPUTime))
 	defer tick.Stop()
 	killed := false
+	var killedAt time.Time
 	kill := func() {
 		if !killed {
-			killed = true
+			killed, killedAt = true, time.Now()
 			proc.Kill()
 			if cg != nil {
 				cg.killAll()
@@ -472,6 +474,12 @@ loop:
 		}
 	}
 	res.Ended = time.Now()
+	if killed {
+		// The run ended when it was killed, not when the kernel finished
+		// reaping its namespace: a peer (an interactor) that reacts to the
+		// closed pipes must be seen to end after it.
+		res.Ended = killedAt
+	}
 	res.WallTime = res.Ended.Sub(start)
 	// The init is gone, so is its PID namespace: every process of the run
 	// has been sent SIGKILL by the kernel. Wait for the cgroup to drain.
