@@ -49,9 +49,13 @@ for svc in redis-server etcd postgresql; do
 done
 
 # Tools from the Go module proxy. Cold, all of them take ~15 CPU-minutes.
-tools=(buf protoc-gen-go protoc-gen-connect-go sqlc minio mailpit staticcheck grpcurl)
+tools=(buf protoc-gen-go protoc-gen-connect-go sqlc minio mailpit staticcheck grpcurl controller-gen helm)
 start=$SECONDS
 hack/tools.sh ensure "${tools[@]}"
 (( SECONDS - start > 5 )) && say "tools ready in $((SECONDS - start)) s"
+
+# Kubernetes binaries for envtest and the local control plane: kube-apiserver
+# takes 10-30 minutes cold, kubectl about a minute more.
+hack/kube.sh ensure kube-apiserver kubectl
 
 hack/toolchains.sh

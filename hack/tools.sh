@@ -24,6 +24,7 @@ TOOLS=(
   "staticcheck|honnef.co/go/tools/cmd/staticcheck@v0.8.2|1 min"
   "controller-gen|sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0|1 min"
   "grpcurl|github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3|1 min"
+  "helm|helm.sh/helm/v3/cmd/helm@v3.22.0|4 min"
 )
 
 entry() {
