@@ -37,6 +37,11 @@ type Language struct {
 	CompileCache bool
 	// MemoryError in the program's stderr means it ran out of memory (MLE).
 	MemoryError string
+	// MemoryOverhead is what a run may use above the problem's memory
+	// limit before the sandbox kills it, for runtimes whose own limit is
+	// the problem's: Java's heap is -Xmx = the limit (OutOfMemoryError is
+	// MLE), and the JVM's own memory comes on top.
+	MemoryOverhead int64
 	// Source names the source file (and entry point) for a submission.
 	Source func(src []byte) (file, main string)
 }
@@ -130,6 +135,12 @@ func Languages(tc Toolchains) []*Language {
 			Version:     []string{filepath.Join(java, "java"), "-version"},
 			Binds:       []string{tc.JavaDir},
 			MemoryError: "java.lang.OutOfMemoryError",
+			// A JVM dying of StackOverflowError under -Xmx256m -Xss64m
+			// peaks at 166 MiB or, in 5 runs of 12, at 324-336 MiB (the
+			// 64 MiB stack, the exception's backtrace in the heap, the
+			// JIT): with the cgroup at the limit + 8 MiB it was MLE 2 times
+			// in 12, where the corpus says RTE.
+			MemoryOverhead: 192 << 20,
 			Source: func(src []byte) (string, string) {
 				c := JavaMainClass(src)
 				return c + ".java", c

@@ -3,6 +3,7 @@ package judge
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -47,5 +48,32 @@ func TestStability(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJavaStackOverflowStable judges reverse's recursion.java (a JVM dying
+// of StackOverflowError under -Xmx256m -Xss64m) 10 times: always RTE. Its
+// memory peaks at 166 MiB or at ~330 MiB from run to run, so a cgroup at
+// the bare limit made it MLE now and then.
+func TestJavaStackOverflowStable(t *testing.T) {
+	corpus := corpusDir(t)
+	p, err := ReadProblem(filepath.Join(corpus, "reverse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(corpus, "reverse", "submissions", "run_time_error", "recursion.java"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := newTestJudge(t)
+	java, _ := LanguageByID(j.Languages(), "java")
+	for i := 0; i < 10; i++ {
+		r, err := j.Judge(context.Background(), p, java, src, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Verdict != RuntimeError {
+			t.Fatalf("run %d: %s (%s, peak %d KiB), want RUNTIME_ERROR", i, r.Verdict, r.Message, r.PeakMemoryKiB)
+		}
 	}
 }
