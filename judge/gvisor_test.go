@@ -22,7 +22,7 @@ import (
 // dropping each in turn (CODEQUEST_GVISOR_CAPS overrides, to measure).
 var gvisorCaps = []string{
 	"CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SYS_PTRACE",
-	"CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER",
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER",
 }
 
 // gvisorSubmissions are judged inside gVisor: every labelled submission of
@@ -89,7 +89,9 @@ func TestGVisor(t *testing.T) {
 	tsPrefix := filepath.Dir(filepath.Dir(filepath.Dir(tc.TSC)))
 	sort.Strings(dirs)
 	script := fmt.Sprintf("/judge run --json --problem %[1]s/sumbig --source %[1]s/sumbig/submissions/accepted/sum.py > %[2]s/run.json && "+
-		"/judge verify --json %[3]s > %[2]s/verify.json", problems, out, strings.Join(dirs, " "))
+		"/judge verify --json %[3]s > %[2]s/verify.json; "+
+		"for f in /proc/[0-9]*/status; do grep '^Uid:' $f; done > %[2]s/uids.txt 2>/dev/null",
+		problems, out, strings.Join(dirs, " "))
 	caps := gvisorCaps
 	if v := os.Getenv("CODEQUEST_GVISOR_CAPS"); v != "" {
 		caps = strings.Split(v, ",")
@@ -160,6 +162,21 @@ func TestGVisor(t *testing.T) {
 	}
 	if judged != want {
 		t.Errorf("%d submissions judged inside gVisor, want %d", judged, want)
+	}
+
+	// Once the judge is done, no process of a run uid is left in the
+	// container (the daemon attack's grandchild included).
+	uids, err := os.ReadFile(filepath.Join(out, "uids.txt"))
+	if err != nil {
+		t.Fatalf("process list inside gVisor: %v", err)
+	}
+	if !strings.Contains(string(uids), "Uid:") {
+		t.Errorf("empty process list from inside gVisor: %q", uids)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(uids)), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] != "0" {
+			t.Errorf("a process of uid %s survived its run inside gVisor", f[1])
+		}
 	}
 }
 
