@@ -5,41 +5,37 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"connectrpc.com/connect"
 
 	codequestv1 "github.com/codequest-dev/codequest/api/proto/codequest/v1"
+	"github.com/codequest-dev/codequest/apiserver/problems"
 )
 
 // ZipDir zips the folder dir, under the folder top inside the zip ("" for
 // none), plus extra entries (name to content) — hostile ones included.
 func ZipDir(t testing.TB, dir, top string, extra map[string]string) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		w, err := zw.Create(filepath.ToSlash(filepath.Join(top, rel)))
-		if err != nil {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
-	})
+	data, err := problems.ZipDir(dir, top)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(extra) == 0 {
+		return data
+	}
+	// Re-pack with the extra entries.
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range zr.File {
+		if err := zw.Copy(f); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for name, body := range extra {
 		w, err := zw.Create(name)

@@ -36,6 +36,8 @@ type devOptions struct {
 	minioPort, minioConsolePort int
 	mailSMTPPort, mailHTTPPort  int
 	logFormat, logLevel         string
+	// judge is "local" (control plane + controllers judging here) or "off".
+	judge, kubeconfig, samples string
 }
 
 // devAccounts are the accounts dev makes, by role.
@@ -61,7 +63,7 @@ func dev(ctx context.Context, args []string) (err error) {
 		dataDir: ".dev", password: "CodeQuest-dev1",
 		postgresPort: 15432, redisPort: 16379, minioPort: 19000, minioConsolePort: 19001,
 		mailSMTPPort: 11025, mailHTTPPort: 18025,
-		logFormat: "text", logLevel: "info",
+		logFormat: "text", logLevel: "info", judge: "local",
 	}
 	var smtpStartTLS bool
 	fs := env{flag.NewFlagSet("dev", flag.ContinueOnError)}
@@ -90,6 +92,10 @@ func dev(ctx context.Context, args []string) (err error) {
 	fs.str(&cfg.SMTP.From, "mail-from", "CODEQUEST_MAIL_FROM", "From address of mail")
 	fs.integer(&o.mailSMTPPort, "mailpit-smtp-port", "CODEQUEST_DEV_MAILPIT_SMTP_PORT", "SMTP port of the started mailpit")
 	fs.integer(&o.mailHTTPPort, "mailpit-http-port", "CODEQUEST_DEV_MAILPIT_HTTP_PORT", "web UI and API port of the started mailpit")
+	fs.str(&o.judge, "judge", "CODEQUEST_DEV_JUDGE", "local: run a control plane and the controllers judging on this machine; off: no judging")
+	fs.str(&o.kubeconfig, "kubeconfig", "CODEQUEST_DEV_KUBECONFIG", "judge through this cluster's API instead of starting a control plane")
+	fs.str(&cfg.JudgeNamespace, "judge-namespace", "CODEQUEST_JUDGE_NAMESPACE", "namespace of the Problem and Submission resources")
+	fs.str(&o.samples, "samples", "CODEQUEST_DEV_SAMPLES", "folder of problem packages to import once (default: ../shared/corpus beside the repository, if present; none: no samples)")
 	fs.str(&o.logFormat, "log-format", "CODEQUEST_LOG_FORMAT", "json or text")
 	fs.str(&o.logLevel, "log-level", "CODEQUEST_LOG_LEVEL", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -249,6 +255,18 @@ func dev(ctx context.Context, args []string) (err error) {
 	if err := migrateUp(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}
+	switch o.judge {
+	case "local":
+		dj, err := startJudging(ctx, log, root, o.dataDir, o.kubeconfig, cfg.JudgeNamespace, cfg.Objects)
+		if err != nil {
+			return err
+		}
+		svcs.add(func(context.Context) error { return dj.stop() })
+		cfg.Kube, urls.kubeconfig = dj.config, dj.kubeconfig
+	case "off":
+	default:
+		return fmt.Errorf("--judge must be local or off, not %q", o.judge)
+	}
 	a, err := apiserver.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -267,6 +285,18 @@ func dev(ctx context.Context, args []string) (err error) {
 	}
 	printBanner(os.Stdout, cfg, o, urls, created, time.Since(began))
 	serving = true
+	if samples := samplesDir(o.samples, root); samples != "" && cfg.Kube != nil {
+		go func() {
+			imported, err := seedProblems(ctx, log, "http://"+ln.Addr().String(), "instructor@codequest.dev", o.password, samples)
+			if err != nil {
+				log.Warn("sample problems not imported", "error", err)
+				return
+			}
+			if len(imported) > 0 {
+				log.Info("imported sample problems; their labelled submissions are being verified", "problems", imported, "from", samples)
+			}
+		}()
+	}
 	return a.Run(ctx, ln)
 }
 
@@ -377,6 +407,7 @@ func seedAccounts(ctx context.Context, st *store.Store, password string) ([]stri
 // devURLs are what the started services offer people.
 type devURLs struct {
 	mailpit, minioConsole string
+	kubeconfig            string
 	tools                 []string // grpcurl, buf
 }
 
@@ -393,7 +424,11 @@ func printBanner(w io.Writer, cfg apiserver.Config, o devOptions, urls devURLs, 
 	}
 	fmt.Fprintf(w, "  Postgres  %s\n", cfg.DatabaseURL)
 	fmt.Fprintf(w, "  Redis     %s\n", cfg.RedisURL)
-	fmt.Fprintf(w, "  data      %s\n\n", o.dataDir)
+	fmt.Fprintf(w, "  data      %s\n", o.dataDir)
+	if urls.kubeconfig != "" {
+		fmt.Fprintf(w, "  judging   on this machine; kubectl --kubeconfig %s -n %s get problems,submissions\n", urls.kubeconfig, cfg.JudgeNamespace)
+	}
+	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "Accounts (verified; password %s, unless made earlier with another):\n", o.password)
 	for _, a := range devAccounts {
@@ -413,4 +448,23 @@ func printBanner(w io.Writer, cfg apiserver.Config, o devOptions, urls devURLs, 
 	fmt.Fprintf(w, "  %s -plaintext -d '%s' \\\n    %s codequest.v1.AuthService/Login\n", grpcurl, login, host)
 	fmt.Fprintf(w, "  %s curl --protocol grpc --http2-prior-knowledge -d '%s' \\\n    %s/codequest.v1.AuthService/Login\n", buf, login, api)
 	fmt.Fprintln(w)
+}
+
+// samplesDir is the folder of sample problem packages: flag, else the
+// shared corpus beside the repository when it exists; "" for none.
+func samplesDir(flag, root string) string {
+	switch flag {
+	case "none":
+		return ""
+	case "":
+		if root == "" {
+			return ""
+		}
+		d := filepath.Join(filepath.Dir(root), "shared", "corpus")
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			return d
+		}
+		return ""
+	}
+	return flag
 }

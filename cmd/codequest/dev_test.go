@@ -34,6 +34,16 @@ func TestDev(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	// dev's sandbox runs the judge binary found next to it as its init.
+	buildJudge := exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(bin), "judge"), "../judge")
+	buildJudge.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := buildJudge.CombinedOutput(); err != nil {
+		t.Fatalf("go build judge: %v\n%s", err, out)
+	}
+	samples, err := filepath.Abs("../../apiserver/problems/testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// As root, PostgreSQL runs as the postgres user, which must reach the
 	// data folder: t.TempDir's parent is private.
 	dataDir, err := os.MkdirTemp("", "codequest-dev-test-")
@@ -58,7 +68,8 @@ func TestDev(t *testing.T) {
 		args: []string{"dev", "--data-dir", dataDir, "--addr", addr,
 			"--postgres-port", strconv.Itoa(ports[1]), "--redis-port", strconv.Itoa(ports[2]),
 			"--minio-port", strconv.Itoa(ports[3]), "--minio-console-port", strconv.Itoa(ports[4]),
-			"--mailpit-smtp-port", strconv.Itoa(ports[5]), "--mailpit-http-port", strconv.Itoa(ports[6])},
+			"--mailpit-smtp-port", strconv.Itoa(ports[5]), "--mailpit-http-port", strconv.Itoa(ports[6]),
+			"--samples", samples},
 		env: []string{"CODEQUEST_DEV_PASSWORD=" + seedPassword},
 		// Every process dev starts inherits the marker: after dev has
 		// stopped, none may be left.
@@ -74,7 +85,8 @@ func TestDev(t *testing.T) {
 		if !strings.Contains(out.String(), "made now: admin@codequest.dev, instructor@codequest.dev, learner@codequest.dev") {
 			t.Errorf("the banner does not say the accounts were made:\n%s", out)
 		}
-		login(t, api, "learner@codequest.dev", seedPassword, http.StatusOK)
+		learner := login(t, api, "learner@codequest.dev", seedPassword, http.StatusOK)
+		judgeSample(t, api, learner)
 
 		call(t, api, "AuthService/Register", map[string]string{"email": email, "password": password, "displayName": "Dev Test"}, http.StatusOK)
 		login(t, api, email, password, http.StatusBadRequest) // failed_precondition: not verified yet
@@ -242,16 +254,76 @@ func call(t *testing.T, api, procedure string, req any, status int) map[string]a
 }
 
 // login logs in and, when that is to succeed, wants an access token.
-func login(t *testing.T, api, email, password string, status int) {
+func login(t *testing.T, api, email, password string, status int) string {
 	t.Helper()
 	got := call(t, api, "AuthService/Login", map[string]string{"email": email, "password": password}, status)
 	if status != http.StatusOK {
-		return
+		return ""
 	}
 	tokens, _ := got["tokens"].(map[string]any)
-	if tok, _ := tokens["accessToken"].(string); tok == "" {
+	tok, _ := tokens["accessToken"].(string)
+	if tok == "" {
 		t.Errorf("Login %s: no access token in %v", email, got)
 	}
+	return tok
+}
+
+// judgeSample waits for the sample problem "double" that dev imported,
+// submits a solution and polls it to its verdict: the controllers judge it
+// on this machine.
+func judgeSample(t *testing.T, api, token string) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var problemID string
+	for problemID == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the sample problem was never imported")
+		}
+		got, status := authCall(t, api, token, "ProblemService/GetProblem", map[string]string{"problem": "double"})
+		if status == http.StatusOK {
+			problemID, _ = got["problem"].(map[string]any)["id"].(string)
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	got, status := authCall(t, api, token, "SubmissionService/Submit", map[string]string{
+		"problemId": problemID, "language": "python3", "source": "print(2 * int(input()))\n"})
+	if status != http.StatusOK {
+		t.Fatalf("Submit: %d %v", status, got)
+	}
+	id, _ := got["submission"].(map[string]any)["id"].(string)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("submission %s never got a verdict", id)
+		}
+		got, status := authCall(t, api, token, "SubmissionService/GetSubmission", map[string]string{"submissionId": id})
+		sub, _ := got["submission"].(map[string]any)
+		if status == http.StatusOK && sub["phase"] == "SUBMISSION_PHASE_COMPLETED" {
+			if sub["verdict"] != "VERDICT_ACCEPTED" {
+				t.Errorf("verdict %v", sub)
+			}
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// authCall posts req as Connect JSON with a bearer token and returns the
+// answer and its status.
+func authCall(t *testing.T, api, token, procedure string, req any) (map[string]any, int) {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	r, _ := http.NewRequest(http.MethodPost, api+"/codequest.v1."+procedure, bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatalf("%s: %v", procedure, err)
+	}
+	defer resp.Body.Close()
+	var got map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&got)
+	return got, resp.StatusCode
 }
 
 var tokenRE = regexp.MustCompile(`verify-email\?token=([A-Za-z0-9_-]+)`)
