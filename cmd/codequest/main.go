@@ -175,6 +175,10 @@ func serve(ctx context.Context, args []string) error {
 	fs.str(&cfg.JWTAudience, "jwt-audience", "CODEQUEST_JWT_AUDIENCE", "access token audience")
 	fs.integer(&loginPerIP, "login-rate-ip", "CODEQUEST_LOGIN_RATE_IP", "Login attempts per client address per minute")
 	fs.integer(&loginPerAcct, "login-rate-account", "CODEQUEST_LOGIN_RATE_ACCOUNT", "Login attempts per account per 15 minutes")
+	judging, kubeconfig := "kubernetes", ""
+	fs.str(&judging, "judging", "CODEQUEST_JUDGING", "kubernetes: judge through the Kubernetes API (in-cluster, or --kubeconfig); off: Submit and Run are refused")
+	fs.str(&kubeconfig, "kubeconfig", "KUBECONFIG", "kubeconfig file (empty: in-cluster config)")
+	fs.str(&cfg.JudgeNamespace, "judge-namespace", "CODEQUEST_JUDGE_NAMESPACE", "namespace of the Problem and Submission resources")
 	fs.str(&logFormat, "log-format", "CODEQUEST_LOG_FORMAT", "json or text")
 	fs.str(&logLevel, "log-level", "CODEQUEST_LOG_LEVEL", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -182,6 +186,17 @@ func serve(ctx context.Context, args []string) error {
 	}
 	log := newLogger(logFormat, logLevel)
 	slog.SetDefault(log)
+	switch judging {
+	case "kubernetes":
+		kc, err := kubeConfig(kubeconfig)
+		if err != nil {
+			return fmt.Errorf("kubernetes API (--kubeconfig, or run in a cluster; --judging=off to serve without judging): %w", err)
+		}
+		cfg.Kube = kc
+	case "off":
+	default:
+		return fmt.Errorf("--judging must be kubernetes or off, not %q", judging)
+	}
 	cfg.HTTP.MaxRequestBytes = int64(maxBytes)
 	cfg.SMTP.StartTLS = smtpStartTLS
 	cfg.Auth.LoginPerIP = redis_rate.PerMinute(loginPerIP)
