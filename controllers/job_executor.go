@@ -400,7 +400,7 @@ func (e *JobExecutor) Job(sub *v1alpha1.Submission, prob *v1alpha1.Problem) (*ba
 // JudgeCapabilities are the capabilities the judge container keeps (all
 // others dropped): what the judge's per-run sandbox needs inside gVisor.
 // docs/operator.md gives the reason for each.
-var JudgeCapabilities = []corev1.Capability{"SYS_ADMIN", "SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "FOWNER"}
+var JudgeCapabilities = []corev1.Capability{"SYS_ADMIN", "SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SYS_PTRACE"}
 
 // allowPrivilegeEscalation false sets no_new_privs on the judge: it keeps
 // the capabilities above but nothing can gain more through setuid or file

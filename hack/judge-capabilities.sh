@@ -18,7 +18,7 @@ CGO_ENABLED=0 go build -o "$W/judge" ./cmd/judge
 printf 'while True:\n    pass\n' >"$W/tle.py"
 printf 'x = bytearray(600 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\n' >"$W/mle.py"
 PROBLEM=$ROOT/controllers/testdata/sum
-KEEP=SYS_ADMIN,SETUID,SETGID,CHOWN,DAC_OVERRIDE,FOWNER
+KEEP=SYS_ADMIN,SETUID,SETGID,CHOWN,DAC_OVERRIDE,FOWNER,SYS_PTRACE
 
 bundle() { # dir caps source uid
   python3 - "$@" "$W/judge" "$PROBLEM" <<'PY'
