@@ -6,6 +6,8 @@
 #   hack/bench.sh            every group
 #   hack/bench.sh api        identity RPCs vs bare net/http + pgx
 #   hack/bench.sh judge      sandbox overhead vs bare exec and bubblewrap
+#   hack/bench.sh operator   1,000 Submissions to Jobs against a real kube-apiserver
+#   hack/bench.sh e2e        submit → verdict on one machine vs bare compile+run; verdict fan-out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -25,4 +27,13 @@ if [[ $group == all || $group == judge ]]; then
     echo; echo "== sandbox: per-run overhead"
     go test ./sandbox/ -run '^$' -bench . -count "$COUNT"
   fi
+fi
+if [[ $group == all || $group == operator ]]; then
+  echo; echo "== operator: 1,000 Submissions until every Job exists"
+  go test ./controllers/ -run '^$' -bench SubmissionsToJobs -benchtime 1x
+fi
+if [[ $group == all || $group == e2e ]]; then
+  echo; echo "== submissions on one machine: submit -> verdict (codequest vs bare), fan-out to 1,000 watchers"
+  go test ./test/e2e/ -run '^$' -bench 'SubmitToVerdict' -benchtime 10x
+  go test ./test/e2e/ -run '^$' -bench 'Fanout' -benchtime 3x
 fi

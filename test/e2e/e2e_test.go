@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -40,13 +41,14 @@ type platform struct {
 	kube         *harness.Cluster
 }
 
-func start(t *testing.T) *platform {
+func start(t testing.TB, opts ...apitest.Option) *platform {
 	t.Helper()
 	kube := harness.Kube(t)
-	api := apitest.New(t, apitest.WithKube(kube))
+	api := apitest.New(t, append(opts, apitest.WithKube(kube))...)
 	replica := api.Replica(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
+	ctrl.SetLogger(logr.Discard())
 	mgr, err := ctrl.NewManager(kube.Config, controllers.ManagerOptions(kube.Scheme, controllers.ManagerConfig{
 		Namespaces: []string{kube.Namespace}, MetricsAddr: "0", ProbeAddr: "0", SkipNameValidation: true,
 	}))
@@ -84,7 +86,7 @@ func start(t *testing.T) *platform {
 	return &platform{api: api, replica: replica, kube: kube}
 }
 
-func buildJudge(t *testing.T) string {
+func buildJudge(t testing.TB) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "judge")
 	cmd := exec.Command("go", "build", "-o", out, "../../cmd/judge")
