@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,7 +50,12 @@ type Env struct {
 	HTTP *http.Client
 	// HTTP1 speaks HTTP/1.1, as curl and browsers without TLS do.
 	HTTP1 *http.Client
+	stop  func()
 }
+
+// Stop shuts the server down (gracefully, as on SIGTERM) before the test
+// ends, as a crashed or restarted replica would go away.
+func (e *Env) Stop() { e.stop() }
 
 // Option changes the server's configuration before it starts.
 type Option func(*apiserver.Config)
@@ -119,16 +125,21 @@ func start(t testing.TB, h *harness.Env, cfg apiserver.Config) *Env {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("API server: %v", err)
-		}
-		a.Close()
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("API server: %v", err)
+			}
+			a.Close()
+		})
+	}
+	t.Cleanup(stop)
 	h2c := new(http.Protocols)
 	h2c.SetUnencryptedHTTP2(true)
 	return &Env{
+		stop:    stop,
 		URL:     "http://" + ln.Addr().String(),
 		App:     a,
 		Store:   store.Open(a.Pool),

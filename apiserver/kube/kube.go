@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -156,7 +157,11 @@ func (j *Judge) Watch(ctx context.Context, apply Applier, sink VerificationSink)
 		if !ok {
 			return
 		}
-		if _, err := apply.Apply(ctx, u); err != nil {
+		// An update under way finishes even when the watch is stopping:
+		// a half-applied verdict would only wait for the next resync.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, err := apply.Apply(actx, u); err != nil {
 			j.log.ErrorContext(ctx, "apply submission status", "submission", s.Name, "error", err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,18 +40,29 @@ func TestMain(m *testing.M) {
 type platform struct {
 	api, replica *apitest.Env
 	kube         *harness.Cluster
+	judgeBin     string
+	// StopController stops the running controller manager (as a crash or
+	// a rollout would); startController starts another.
+	StopController func()
 }
 
 func start(t testing.TB, opts ...apitest.Option) *platform {
 	t.Helper()
 	kube := harness.Kube(t)
 	api := apitest.New(t, append(opts, apitest.WithKube(kube))...)
-	replica := api.Replica(t)
-
-	ctx, cancel := context.WithCancel(context.Background())
+	p := &platform{api: api, replica: api.Replica(t), kube: kube, judgeBin: buildJudge(t)}
 	ctrl.SetLogger(logr.Discard())
-	mgr, err := ctrl.NewManager(kube.Config, controllers.ManagerOptions(kube.Scheme, controllers.ManagerConfig{
-		Namespaces: []string{kube.Namespace}, MetricsAddr: "0", ProbeAddr: "0", SkipNameValidation: true,
+	p.startController(t)
+	return p
+}
+
+// startController runs a controller manager with the local executor, as
+// codequest dev does.
+func (p *platform) startController(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := ctrl.NewManager(p.kube.Config, controllers.ManagerOptions(p.kube.Scheme, controllers.ManagerConfig{
+		Namespaces: []string{p.kube.Namespace}, MetricsAddr: "0", ProbeAddr: "0", SkipNameValidation: true,
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +70,7 @@ func start(t testing.TB, opts ...apitest.Option) *platform {
 	// The sandbox's init is the small static judge binary, as in
 	// production: a big test binary as init would count against each
 	// run's memory.
-	sb, err := sandbox.New(ctx, sandbox.Config{InitPath: buildJudge(t)})
+	sb, err := sandbox.New(ctx, sandbox.Config{InitPath: p.judgeBin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +78,7 @@ func start(t testing.TB, opts ...apitest.Option) *platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := api.Config.Objects
+	o := p.api.Config.Objects
 	if err := controllers.SetupLocal(ctx, mgr, controllers.LocalConfig{
 		Judge:      j,
 		Objects:    controllers.ObjectStoreConfig{Endpoint: o.Endpoint, AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: o.Region, UseTLS: o.UseTLS},
@@ -76,14 +88,17 @@ func start(t testing.TB, opts ...apitest.Option) *platform {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("controller manager: %v", err)
-		}
-		_ = sb.Close()
-	})
-	return &platform{api: api, replica: replica, kube: kube}
+	var once sync.Once
+	p.StopController = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("controller manager: %v", err)
+			}
+			_ = sb.Close()
+		})
+	}
+	t.Cleanup(p.StopController)
 }
 
 func buildJudge(t testing.TB) string {
@@ -95,6 +110,43 @@ func buildJudge(t testing.TB) string {
 		t.Fatalf("build the judge: %v\n%s", err, b)
 	}
 	return out
+}
+
+// publishDouble imports the double fixture as a new problem, waits for the
+// controllers to verify its labelled submissions, and publishes it.
+func (p *platform) publishDouble(t *testing.T, ctx context.Context, tc apitest.Clients, slug string) *codequestv1.Problem {
+	t.Helper()
+	created, err := tc.Problems.CreateProblem(ctx, connect.NewRequest(&codequestv1.CreateProblemRequest{
+		Slug: slug, Title: "Double", Difficulty: codequestv1.Difficulty_DIFFICULTY_MEDIUM, Tags: []string{"warmup"},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prob, err := apitest.ImportPackage(ctx, tc, created.Msg.GetProblem().GetId(), apitest.ZipDir(t, "../../apiserver/problems/testdata/double", "double", nil))
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	for prob.GetPackage().GetVerification() != "agreed" {
+		if v := prob.GetPackage().GetVerification(); v == "disagreed" {
+			var cr v1alpha1.Problem
+			_ = p.kube.Client.Get(ctx, client.ObjectKey{Namespace: p.kube.Namespace, Name: prob.GetId()}, &cr)
+			t.Fatalf("package verification disagreed: %+v", cr.Status)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("package never verified: %v", prob.GetPackage())
+		case <-time.After(250 * time.Millisecond):
+		}
+		res, err := tc.Problems.GetProblem(ctx, connect.NewRequest(&codequestv1.GetProblemRequest{Problem: prob.GetId()}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prob = res.Msg.GetProblem()
+	}
+	if _, err := tc.Problems.PublishProblem(ctx, connect.NewRequest(&codequestv1.PublishProblemRequest{ProblemId: prob.GetId()})); err != nil {
+		t.Fatal(err)
+	}
+	return prob
 }
 
 var tokenRE = regexp.MustCompile(`token=([A-Za-z0-9_-]+)`)
@@ -173,36 +225,7 @@ func TestLearnerJourney(t *testing.T) {
 
 	// The instructor imports a package; the controllers verify its labelled
 	// submissions in the sandbox.
-	created, err := tc.Problems.CreateProblem(ctx, connect.NewRequest(&codequestv1.CreateProblemRequest{
-		Slug: "double", Title: "Double", Difficulty: codequestv1.Difficulty_DIFFICULTY_MEDIUM, Tags: []string{"warmup"},
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prob, err := apitest.ImportPackage(ctx, tc, created.Msg.GetProblem().GetId(), apitest.ZipDir(t, "../../apiserver/problems/testdata/double", "double", nil))
-	if err != nil {
-		t.Fatalf("import: %v", err)
-	}
-	for prob.GetPackage().GetVerification() != "agreed" {
-		if v := prob.GetPackage().GetVerification(); v == "disagreed" {
-			var cr v1alpha1.Problem
-			_ = p.kube.Client.Get(ctx, client.ObjectKey{Namespace: p.kube.Namespace, Name: prob.GetId()}, &cr)
-			t.Fatalf("package verification disagreed: %+v", cr.Status)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("package never verified: %v", prob.GetPackage())
-		case <-time.After(250 * time.Millisecond):
-		}
-		res, err := tc.Problems.GetProblem(ctx, connect.NewRequest(&codequestv1.GetProblemRequest{Problem: prob.GetId()}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		prob = res.Msg.GetProblem()
-	}
-	if _, err := tc.Problems.PublishProblem(ctx, connect.NewRequest(&codequestv1.PublishProblemRequest{ProblemId: prob.GetId()})); err != nil {
-		t.Fatal(err)
-	}
+	prob := p.publishDouble(t, ctx, tc, "double")
 
 	// The learner submits in every language, and three that fail.
 	cases := []struct {
