@@ -54,12 +54,16 @@ type ProblemReconciler struct {
 	// VerificationOptional makes every Problem Ready whatever its labelled
 	// submissions get (as spec.verification.required=false does for one).
 	VerificationOptional bool
+	// VerifyWithSubmissions, when there is no Verifier, judges the labelled
+	// submissions as child Submissions through the executor (Job mode).
+	VerifyWithSubmissions bool
 	// RetryAfter paces retries of unavailable packages (default 30 s).
 	RetryAfter time.Duration
 }
 
 // +kubebuilder:rbac:groups=codequest.dev,resources=problems,verbs=get;list;watch
 // +kubebuilder:rbac:groups=codequest.dev,resources=problems/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=codequest.dev,resources=submissions,verbs=get;list;watch;create;delete
 
 // Reconcile checks one Problem's package when its spec changed.
 func (r *ProblemReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
@@ -72,7 +76,8 @@ func (r *ProblemReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	}
 	ready := meta.FindStatusCondition(prob.Status.Conditions, ConditionReady)
 	if ready != nil && ready.ObservedGeneration == prob.Generation &&
-		prob.Status.ObservedSHA256 == prob.Spec.Package.SHA256 && ready.Reason != ReasonPackageUnavailable {
+		prob.Status.ObservedSHA256 == prob.Spec.Package.SHA256 &&
+		ready.Reason != ReasonPackageUnavailable && ready.Reason != ReasonVerifying {
 		return ctrl.Result{}, nil
 	}
 
@@ -114,6 +119,9 @@ func (r *ProblemReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		r.setReady(prob, metav1.ConditionTrue, ReasonVerified, fmt.Sprintf("%d tests; no labelled submissions", len(p.Tests)))
 		return ctrl.Result{}, nil
 	}
+	if r.Verifier == nil && r.VerifyWithSubmissions {
+		return r.verifyWithSubmissions(ctx, prob, p, dir)
+	}
 	if r.Verifier == nil {
 		prob.Status.Verification = nil
 		r.setReady(prob, metav1.ConditionTrue, ReasonNotVerified,
@@ -131,6 +139,13 @@ func (r *ProblemReconciler) verify(ctx context.Context, prob *v1alpha1.Problem, 
 		r.setReady(prob, metav1.ConditionFalse, ReasonInvalidPackage, "verify: "+err.Error())
 		return ctrl.Result{}, nil
 	}
+	r.recordAgreement(prob, entries, tests)
+	return ctrl.Result{}, nil
+}
+
+// recordAgreement records the verdicts of the labelled submissions and
+// decides Ready.
+func (r *ProblemReconciler) recordAgreement(prob *v1alpha1.Problem, entries []judge.VerifyEntry, tests int) {
 	prob.Status.Verification = nil
 	disagree, first := 0, ""
 	for _, e := range entries {
@@ -161,7 +176,6 @@ func (r *ProblemReconciler) verify(ctx context.Context, prob *v1alpha1.Problem, 
 		r.setReady(prob, metav1.ConditionFalse, ReasonVerificationFailed,
 			fmt.Sprintf("%d of %d labelled submissions disagree%s", disagree, n, first))
 	}
-	return ctrl.Result{}, nil
 }
 
 func (r *ProblemReconciler) setReady(prob *v1alpha1.Problem, status metav1.ConditionStatus, reason, msg string) {
@@ -195,6 +209,7 @@ func (r *ProblemReconciler) retryAfter() time.Duration {
 func (r *ProblemReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Problem{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&v1alpha1.Submission{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		Named("problem").
 		Complete(r)

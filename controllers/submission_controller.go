@@ -146,7 +146,7 @@ func (r *SubmissionReconciler) reconcileStart(ctx context.Context, sub *v1alpha1
 		return ctrl.Result{}, nil
 	case err != nil:
 		return ctrl.Result{}, err
-	case !meta.IsStatusConditionTrue(prob.Status.Conditions, ConditionReady):
+	case !meta.IsStatusConditionTrue(prob.Status.Conditions, ConditionReady) && !IsVerification(sub):
 		r.wait(sub, ReasonProblemNotReady, fmt.Sprintf("Problem %q is not Ready", prob.Name))
 		return ctrl.Result{}, nil
 	case !prob.AllowsLanguage(sub.Spec.Language):

@@ -83,7 +83,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 
 	ctx := context.Background()
-	for _, ns := range []string{judgeNS, "codequest-local"} {
+	for _, ns := range []string{judgeNS, "codequest-local", "codequest-verify"} {
 		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 		// No kube-controller-manager here: make the default ServiceAccount.
 		Expect(k8sClient.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}})).To(Succeed())
@@ -128,14 +128,20 @@ func (m *manager) stop() {
 
 // startManager starts the reconcilers with exec on the namespace ns.
 func startManager(ns string, exec func(ctrl.Manager) Executor, verifier Verifier) *manager {
+	return startManagerWith(ns, exec, func(pr *ProblemReconciler) { pr.Verifier = verifier })
+}
+
+// startManagerWith starts a manager whose Problem reconciler set configures.
+func startManagerWith(ns string, exec func(ctrl.Manager) Executor, set func(*ProblemReconciler)) *manager {
 	mgr, err := ctrl.NewManager(cfg, ManagerOptions(scheme, ManagerConfig{
 		Namespaces: []string{ns}, MetricsAddr: "0", ProbeAddr: "0", SkipNameValidation: true,
 	}))
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	pkgs := NewPackageCache(objects, GinkgoT().TempDir())
-	Expect((&ProblemReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problem-controller"),
-		Packages: pkgs, Verifier: verifier}).SetupWithManager(mgr, 2)).To(Succeed())
+	pr := &ProblemReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problem-controller"), Packages: pkgs}
+	set(pr)
+	Expect(pr.SetupWithManager(mgr, 2)).To(Succeed())
 	Expect((&SubmissionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("submission-controller"),
 		Executor: exec(mgr), QuotaBackoff: Backoff{Min: 200 * time.Millisecond, Max: time.Second},
 	}).SetupWithManager(ctx, mgr)).To(Succeed())

@@ -176,6 +176,9 @@ func controller(ctx context.Context, args []string) error {
 	if local != nil && verify != "false" {
 		pr.Verifier = local
 	}
+	// Without a local judge (Job mode), labelled submissions are judged as
+	// Submissions, in Jobs like everyone's.
+	pr.VerifyWithSubmissions = pr.Verifier == nil && verify != "false"
 	if err := pr.SetupWithManager(mgr, probWorkers); err != nil {
 		return err
 	}
