@@ -19,6 +19,10 @@ import (
 	"github.com/codequest-dev/codequest/judge/jobrun"
 )
 
+// progressInterval is the shortest time between two progress updates of
+// one local judging.
+const progressInterval = 100 * time.Millisecond
+
 // LocalExecutor judges Submissions in this process with the judge and
 // sandbox packages, at most Workers at a time: single-machine mode, where
 // there is no kubelet to run Jobs.
@@ -90,13 +94,27 @@ func (e *LocalExecutor) run(ctx context.Context, key types.NamespacedName, sub *
 	}
 	defer func() { <-e.slots }()
 	e.update(key, run, sub, func(o *Observation) { o.State = StateCompiling })
+	// Progress of fast tests is coalesced: at most one status write per
+	// progressInterval, so a 20-test judging does not become 20 writes,
+	// watch events and database updates competing with the judge for CPU.
+	var notified time.Time
 	res, err := e.judgeOne(ctx, sub, prob, func(pr judge.Progress, passed int) {
 		if pr.Phase != "running" {
 			return
 		}
-		e.update(key, run, sub, func(o *Observation) {
+		set := func(o *Observation) {
 			o.State, o.Test, o.Total, o.Passed = StateRunning, pr.Test, pr.Total, passed
-		})
+		}
+		if time.Since(notified) < progressInterval {
+			e.mu.Lock()
+			if e.runs[key] == run {
+				set(&run.obs)
+			}
+			e.mu.Unlock()
+			return
+		}
+		notified = time.Now()
+		e.update(key, run, sub, set)
 	})
 	if ctx.Err() != nil {
 		return
