@@ -109,8 +109,8 @@ func (s *Service) createOrganization(ctx context.Context, m *codequestv1.CreateO
 	var v apierr.Validation
 	checkSlug(&v, m.GetSlug())
 	name := strings.TrimSpace(m.GetName())
-	checkText(&v, "name", name, true, maxNameLen, false)
-	checkText(&v, "description", m.GetDescription(), false, maxDescriptionLen, true)
+	v.CheckText("name", name, true, maxNameLen, false)
+	v.CheckText("description", m.GetDescription(), false, maxDescriptionLen, true)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (s *Service) listOrganizations(ctx context.Context, m *codequestv1.ListOrga
 		return nil, err
 	}
 	var v apierr.Validation
-	page := parsePage(&v, m.GetPageSize(), m.GetPageToken())
+	page := v.Page(m.GetPageSize(), m.GetPageToken())
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -231,11 +231,11 @@ func (s *Service) updateOrganization(ctx context.Context, m *codequestv1.UpdateO
 	params := store.UpdateOrganizationParams{ID: id}
 	if m.Name != nil {
 		name := strings.TrimSpace(m.GetName())
-		checkText(&v, "name", name, true, maxNameLen, false)
+		v.CheckText("name", name, true, maxNameLen, false)
 		params.Name = &name
 	}
 	if m.Description != nil {
-		checkText(&v, "description", m.GetDescription(), false, maxDescriptionLen, true)
+		v.CheckText("description", m.GetDescription(), false, maxDescriptionLen, true)
 		params.Description = m.Description
 	}
 	if err := v.Err(); err != nil {
@@ -413,7 +413,7 @@ func (s *Service) listMembers(ctx context.Context, m *codequestv1.ListMembersReq
 	}
 	var v apierr.Validation
 	orgID := parseID(&v, "organization_id", m.GetOrganizationId())
-	page := parsePage(&v, m.GetPageSize(), m.GetPageToken())
+	page := v.Page(m.GetPageSize(), m.GetPageToken())
 	if err := v.Err(); err != nil {
 		return nil, err
 	}

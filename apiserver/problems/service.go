@@ -682,12 +682,7 @@ func (s *Service) ListProblems(ctx context.Context, req *connect.Request[codeque
 	}
 	m := req.Msg
 	v := &apierr.Validation{}
-	page, err := store.ParsePage(m.GetPageSize(), m.GetPageToken())
-	if errors.Is(err, store.ErrInvalidPageSize) {
-		v.Add("page_size", "must not be negative")
-	} else if err != nil {
-		v.Add("page_token", "is not a token from this listing")
-	}
+	page := v.Page(m.GetPageSize(), m.GetPageToken())
 	params := store.ListProblemsParams{
 		CallerID: c.UserID, IsAdmin: c.IsAdmin(), IncludeUnpublished: m.GetIncludeUnpublished(),
 		Solved: m.Solved, BeforeTime: page.AfterTime, BeforeID: page.AfterID, Lim: page.Limit(),

@@ -316,12 +316,7 @@ func (s *Service) ListSubmissions(ctx context.Context, req *connect.Request[code
 	}
 	m := req.Msg
 	v := &apierr.Validation{}
-	page, err := store.ParsePage(m.GetPageSize(), m.GetPageToken())
-	if errors.Is(err, store.ErrInvalidPageSize) {
-		v.Add("page_size", "must not be negative")
-	} else if err != nil {
-		v.Add("page_token", "is not a token from this listing")
-	}
+	page := v.Page(m.GetPageSize(), m.GetPageToken())
 	params := store.ListSubmissionsParams{UserID: c.UserID, BeforeTime: page.AfterTime, BeforeID: page.AfterID, Lim: page.Limit()}
 	if p := m.GetProblemId(); p != "" {
 		id, err := uuid.Parse(p)

@@ -329,7 +329,7 @@ func (s *Service) listUsers(ctx context.Context, m *codequestv1.ListUsersRequest
 		return nil, err
 	}
 	var v apierr.Validation
-	page := parsePage(&v, m.GetPageSize(), m.GetPageToken())
+	page := v.Page(m.GetPageSize(), m.GetPageToken())
 	params := store.ListUsersParams{AfterTime: page.AfterTime, AfterID: page.AfterID, Lim: page.Limit()}
 	if m.GetRole() != codequestv1.Role_ROLE_UNSPECIFIED {
 		role, ok := auth.RoleFromProto(m.GetRole())
@@ -341,7 +341,7 @@ func (s *Service) listUsers(ctx context.Context, m *codequestv1.ListUsersRequest
 		params.OrganizationID = &id
 	}
 	if q := strings.TrimSpace(m.GetQuery()); q != "" {
-		checkText(&v, "query", q, false, maxQueryLen, false)
+		v.CheckText("query", q, false, maxQueryLen, false)
 		pattern := likePattern(q)
 		params.Query = &pattern
 	}

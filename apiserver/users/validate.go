@@ -1,10 +1,8 @@
 package users
 
 import (
-	"errors"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -21,30 +19,6 @@ const (
 	maxTimezoneLen    = 64
 	maxQueryLen       = 100
 )
-
-// checkText records a violation unless s is valid UTF-8 of at most max
-// characters (and at least one when required) without control characters
-// other than line breaks and tabs (when multiline). Postgres counts
-// characters the same way and cannot store NUL.
-func checkText(v *apierr.Validation, field, s string, required bool, max int, multiline bool) {
-	if !utf8.ValidString(s) {
-		v.Add(field, "must be valid UTF-8")
-		return
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
-			v.Add(field, "must not contain control characters")
-			return
-		}
-	}
-	n := utf8.RuneCountInString(s)
-	switch {
-	case required && n == 0:
-		v.Add(field, "is required")
-	case n > max:
-		v.Add(field, "must be at most %d characters", max)
-	}
-}
 
 // checkTimezone records a violation unless tz names an IANA zone.
 func checkTimezone(v *apierr.Validation, tz string) {
@@ -67,11 +41,11 @@ func profileUpdate(id uuid.UUID, m *codequestv1.UpdateProfileRequest) (store.Upd
 	var v apierr.Validation
 	if m.DisplayName != nil {
 		name := strings.TrimSpace(m.GetDisplayName())
-		checkText(&v, "display_name", name, true, maxDisplayNameLen, false)
+		v.CheckText("display_name", name, true, maxDisplayNameLen, false)
 		p.DisplayName = &name
 	}
 	if m.Bio != nil {
-		checkText(&v, "bio", m.GetBio(), false, maxBioLen, true)
+		v.CheckText("bio", m.GetBio(), false, maxBioLen, true)
 		p.Bio = m.Bio
 	}
 	if m.Timezone != nil {
@@ -88,18 +62,6 @@ func parseID(v *apierr.Validation, field, s string) uuid.UUID {
 		v.Add(field, "must be a UUID")
 	}
 	return id
-}
-
-// parsePage records violations for a bad page_size or page_token.
-func parsePage(v *apierr.Validation, size int32, token string) store.Page {
-	p, err := store.ParsePage(size, token)
-	switch {
-	case errors.Is(err, store.ErrInvalidPageSize):
-		v.Add("page_size", "must not be negative")
-	case err != nil:
-		v.Add("page_token", "is not a token this list returned")
-	}
-	return p
 }
 
 // likePattern escapes s for use inside an ILIKE pattern (backslash is the
