@@ -43,6 +43,11 @@ type Config struct {
 	WallLimit func(cpu time.Duration) time.Duration
 	// Compile bounds every compile (defaults: 60 s CPU, 2 GiB, 256 tasks).
 	Compile sandbox.Limits
+	// Parallel is how many tests of one judging run at once (default 1).
+	// Each run has its own sandbox, limits and CPU-time account, so a
+	// verdict does not depend on it: results and progress come in test
+	// order, and judging stops at the first failing test in that order.
+	Parallel int
 }
 
 // Judge judges submissions. It is safe for concurrent use.
@@ -186,12 +191,14 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 			return nil, err
 		}
 	}
+	runs := j.startTests(ctx, p, prog, validator, opts.KeepOutput)
+	defer runs.stop()
 	for i, t := range p.Tests {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		progress(Progress{Phase: "running", Test: i + 1})
-		tr, err := j.runTest(ctx, p, prog, validator, t, opts.KeepOutput)
+		tr, err := runs.result(i)
 		if err != nil {
 			return nil, fmt.Errorf("test %s: %w", t.Name, err)
 		}
@@ -220,6 +227,60 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 	}
 	progress(Progress{Phase: "done"})
 	return res, nil
+}
+
+// testRuns runs a judging's tests, up to Config.Parallel at once, in test
+// order; result waits for one. stop cancels what is still running and waits
+// for it, so no run outlives the judging.
+type testRuns struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   []chan struct{}
+	res    []*TestResult
+	errs   []error
+}
+
+func (j *Judge) startTests(ctx context.Context, p *Problem, prog, validator *compiled, keep int) *testRuns {
+	ctx, cancel := context.WithCancel(ctx)
+	n := len(p.Tests)
+	r := &testRuns{cancel: cancel, done: make([]chan struct{}, n), res: make([]*TestResult, n), errs: make([]error, n)}
+	for i := range r.done {
+		r.done[i] = make(chan struct{})
+	}
+	slots := make(chan struct{}, max(1, j.cfg.Parallel))
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for i, t := range p.Tests {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				for ; i < n; i++ {
+					r.errs[i] = ctx.Err()
+					close(r.done[i])
+				}
+				return
+			}
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				r.res[i], r.errs[i] = j.runTest(ctx, p, prog, validator, t, keep)
+				close(r.done[i])
+				<-slots
+			}()
+		}
+	}()
+	return r
+}
+
+func (r *testRuns) result(i int) (*TestResult, error) {
+	<-r.done[i]
+	return r.res[i], r.errs[i]
+}
+
+func (r *testRuns) stop() {
+	r.cancel()
+	r.wg.Wait()
 }
 
 func (j *Judge) env(lang *Language) []string {

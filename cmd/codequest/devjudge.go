@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/go-logr/logr"
@@ -122,7 +123,7 @@ func startJudging(ctx context.Context, log *slog.Logger, root, dataDir, kubeconf
 	}
 	d.stops = append(d.stops, sb.Close)
 	j, err := judge.New(judge.Config{Sandbox: sb, Languages: judge.Languages(judge.DefaultToolchains()),
-		CacheDir: filepath.Join(cacheRoot(), "judge")})
+		CacheDir: filepath.Join(cacheRoot(), "judge"), Parallel: runtime.GOMAXPROCS(0)})
 	if err != nil {
 		d.stop()
 		return nil, err

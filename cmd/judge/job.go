@@ -38,7 +38,7 @@ func cmdJob(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 			if err != nil {
 				return nil, nil, err
 			}
-			cfg := judge.Config{Sandbox: sb, CacheDir: filepath.Join(*work, "cache")}
+			cfg := judge.Config{Sandbox: sb, CacheDir: filepath.Join(*work, "cache"), Parallel: c.parallel}
 			cfg.Compile.Memory = s.Limits.CompileMemoryBytes
 			cfg.WallLimit = func(cpu time.Duration) time.Duration {
 				return time.Duration(c.wallFactor*float64(cpu)) + c.wallExtra

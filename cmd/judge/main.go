@@ -69,11 +69,13 @@ func cacheDir() string {
 type common struct {
 	wallFactor float64
 	wallExtra  time.Duration
+	parallel   int
 }
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.wallFactor, "wall-factor", 3, "wall-clock limit = factor × time limit + wall-extra")
 	fs.DurationVar(&c.wallExtra, "wall-extra", 5*time.Second, "see wall-factor")
+	fs.IntVar(&c.parallel, "parallel", 1, "tests of one submission run at once (verdicts do not depend on it)")
 }
 
 func newJudge(ctx context.Context, c common) (*judge.Judge, func(), error) {
@@ -87,6 +89,7 @@ func newJudge(ctx context.Context, c common) (*judge.Judge, func(), error) {
 		Sandbox:   sb,
 		Languages: langs,
 		CacheDir:  cacheDir(),
+		Parallel:  c.parallel,
 		WallLimit: func(cpu time.Duration) time.Duration {
 			return time.Duration(c.wallFactor*float64(cpu)) + c.wallExtra
 		},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"regexp"
 	"sync"
 	"testing"
@@ -74,7 +75,7 @@ func (p *platform) startController(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := judge.New(judge.Config{Sandbox: sb, Languages: judge.Languages(judge.DefaultToolchains()), CacheDir: filepath.Join(os.TempDir(), "codequest-e2e-judge-cache")})
+	j, err := judge.New(judge.Config{Sandbox: sb, Languages: judge.Languages(judge.DefaultToolchains()), CacheDir: filepath.Join(os.TempDir(), "codequest-e2e-judge-cache"), Parallel: runtime.GOMAXPROCS(0)})
 	if err != nil {
 		t.Fatal(err)
 	}
