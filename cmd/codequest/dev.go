@@ -369,37 +369,15 @@ func migrateUp(ctx context.Context, dbURL string) error {
 // password, and returns the emails it made. Existing accounts are left as
 // they are.
 func seedAccounts(ctx context.Context, st *store.Store, password string) ([]string, error) {
-	hasher := auth.Hasher{Params: auth.OWASPParams}
 	var created []string
 	for _, acct := range devAccounts {
-		_, err := st.GetUserByEmail(ctx, acct.email)
-		if err == nil {
-			continue
-		}
-		if !store.IsNoRows(err) {
-			return nil, fmt.Errorf("look up %s: %w", acct.email, err)
-		}
-		hash, err := hasher.Hash(password)
+		made, err := ensureAccount(ctx, st, acct.email, acct.name, acct.role, password)
 		if err != nil {
 			return nil, err
 		}
-		err = st.InTx(ctx, func(q *store.Queries, _ pgx.Tx) error {
-			now := time.Now()
-			u, err := q.CreateUser(ctx, store.CreateUserParams{
-				Email: acct.email, DisplayName: acct.name, Role: acct.role, EmailVerifiedAt: &now,
-			})
-			if err != nil {
-				return err
-			}
-			return q.SetPassword(ctx, store.SetPasswordParams{UserID: u.ID, PasswordHash: hash})
-		})
-		switch {
-		case store.IsUniqueViolation(err, ""):
-			continue // made meanwhile by another dev
-		case err != nil:
-			return nil, fmt.Errorf("create %s: %w", acct.email, err)
+		if made {
+			created = append(created, acct.email)
 		}
-		created = append(created, acct.email)
 	}
 	return created, nil
 }

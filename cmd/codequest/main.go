@@ -36,6 +36,7 @@ usage:
   codequest migrate up|down|status  manage the database schema
   codequest controller [flags]      run the Problem and Submission controllers
   codequest dev [flags]             run the platform on this machine (data in .dev/)
+  codequest admin --email E <pw     make an administrator (or give an account a role)
   codequest help [command]          show a command's flags
 `
 
@@ -56,6 +57,8 @@ func main() {
 		err = controller(ctx, args)
 	case "dev":
 		err = dev(ctx, args)
+	case "admin":
+		err = admin(ctx, args)
 	case "help", "-h", "--help":
 		if len(args) > 0 {
 			err = run(ctx, args[0], []string{"-h"})
@@ -82,6 +85,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return controller(ctx, args)
 	case "dev":
 		return dev(ctx, args)
+	case "admin":
+		return admin(ctx, args)
 	}
 	return fmt.Errorf("unknown command %q", cmd)
 }
