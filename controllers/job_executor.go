@@ -326,6 +326,16 @@ func (e *JobExecutor) Job(sub *v1alpha1.Submission, prob *v1alpha1.Problem) (*ba
 					},
 				},
 				{
+					// The judge was stopped (the pod deleted, the node
+					// drained) before a verdict: judged again in a new pod.
+					Action: batchv1.PodFailurePolicyActionIgnore,
+					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+						ContainerName: ptr.To(JudgeContainer),
+						Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+						Values:        []int32{jobrun.ExitInterrupted},
+					},
+				},
+				{
 					// Any other failure ends the Job: the judge exits 0
 					// whenever it reached a verdict, and a killed sandbox
 					// (the program took the whole pod down) is the

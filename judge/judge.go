@@ -368,7 +368,7 @@ func (j *Judge) compile(ctx context.Context, lang *Language, src []byte, extraDi
 			binds = append(binds, sandbox.Bind{Source: gc, Target: "/cache", Writable: true})
 		}
 		start := time.Now()
-		r, err := j.cfg.Sandbox.Run(ctx, sandbox.Spec{
+		r, err := j.run(ctx, sandbox.Spec{
 			Args: expand(lang.Compile, srcName, main, 0), Env: j.env(lang), Dir: Box,
 			Binds: binds, UID: uid, TmpSize: 1 << 30, Limits: j.cfg.Compile,
 		})
@@ -430,7 +430,7 @@ func (j *Judge) pch(ctx context.Context, lang *Language) (string, error) {
 		defer os.RemoveAll(tmp)
 		os.MkdirAll(filepath.Join(tmp, "bits"), 0o755)
 		chownTree(tmp, j.cfg.Sandbox.CompileUID())
-		r, err := j.cfg.Sandbox.Run(ctx, sandbox.Spec{
+		r, err := j.run(ctx, sandbox.Spec{
 			Args: []string{lang.Compile[0], "-std=gnu++17", "-O2", "-x", "c++-header", headers[len(headers)-1],
 				"-o", "/pch/bits/stdc++.h.gch"},
 			Env: j.env(lang), Dir: "/pch", UID: j.cfg.Sandbox.CompileUID(), TmpSize: 1 << 30,
@@ -533,7 +533,7 @@ func (j *Judge) runTest(ctx context.Context, p *Problem, prog, validator *compil
 	defer in.Close()
 	spec := j.programSpec(p, prog)
 	spec.Stdin = in
-	r, err := j.cfg.Sandbox.Run(ctx, spec)
+	r, err := j.run(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -691,7 +691,7 @@ func (j *Judge) runValidator(ctx context.Context, p *Problem, v *compiled, t Tes
 	}
 	spec := j.validatorSpec(p, v, t, flags, fb)
 	spec.Stdin = teamFile
-	r, err := j.cfg.Sandbox.Run(ctx, spec)
+	r, err := j.run(ctx, spec)
 	if err != nil {
 		return "", "", fmt.Errorf("run validator: %w", err)
 	}
@@ -726,8 +726,8 @@ func (j *Judge) runInteractive(ctx context.Context, p *Problem, prog, v *compile
 	var pr, vr *sandbox.Result
 	var perr, verr error
 	wg.Add(2)
-	go func() { defer wg.Done(); pr, perr = j.cfg.Sandbox.Run(ctx, ps) }()
-	go func() { defer wg.Done(); vr, verr = j.cfg.Sandbox.Run(ctx, vs) }()
+	go func() { defer wg.Done(); pr, perr = j.run(ctx, ps) }()
+	go func() { defer wg.Done(); vr, verr = j.run(ctx, vs) }()
 	wg.Wait()
 	for _, f := range []*os.File{toInterR, toInterW, toProgR, toProgW} {
 		f.Close()
@@ -753,4 +753,14 @@ func (j *Judge) runInteractive(ctx context.Context, p *Problem, prog, v *compile
 	}
 	tr.Verdict, tr.Message = vv, vmsg
 	return tr, nil
+}
+
+// run runs spec in the sandbox. A run cut short because the judging itself
+// was stopped (ctx ended) has no result: its kill is not the program's.
+func (j *Judge) run(ctx context.Context, spec sandbox.Spec) (*sandbox.Result, error) {
+	r, err := j.cfg.Sandbox.Run(ctx, spec)
+	if err == nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("judging stopped: %w", context.Cause(ctx))
+	}
+	return r, err
 }

@@ -52,6 +52,12 @@ func Run(ctx context.Context, o Options) int {
 		o.Stderr = os.Stderr
 	}
 	fail := func(code int, err error) int {
+		if ctx.Err() != nil {
+			// Stopped from outside: no verdict, and not the submission's
+			// failure either.
+			fmt.Fprintln(o.Stderr, "judge job: interrupted:", err)
+			return ExitInterrupted
+		}
 		fmt.Fprintln(o.Stderr, "judge job:", err)
 		r := judge.Result{Verdict: judge.InternalError, Message: err.Error()}
 		writeResult(o, &r)

@@ -242,3 +242,59 @@ func TestReadVerified(t *testing.T) {
 		t.Error("wrong checksum accepted")
 	}
 }
+
+// TestRunInterrupted: a judge stopped from outside mid-run (SIGTERM cancels
+// its context) exits ExitInterrupted and leaves no verdict behind, so the
+// Job's pod failure policy judges the submission again instead of failing
+// it.
+func TestRunInterrupted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the judge's sandbox needs root (namespaces, cgroups): run the tests as root")
+	}
+	srv := &objectServer{pkg: tarGz(t, "../../controllers/testdata/sum"), puts: map[string][]byte{}}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	src := "import time\ntime.sleep(30)\n"
+	spec := Spec{Language: "python3", Source: &src, Limits: Limits{TimeMillis: 2000, MemoryBytes: 256 << 20},
+		Package: Download{URL: ts.URL + "/p.tgz", SHA256: sum(srv.pkg), Size: int64(len(srv.pkg))}}
+	work := t.TempDir()
+	term := filepath.Join(t.TempDir(), "termination-log")
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut bytes.Buffer
+	progress := &watchWriter{w: &out, on: `"phase":"running"`, hit: cancel}
+	code := Run(ctx, Options{
+		SpecPath: writeSpec(t, spec), WorkDir: work, TerminationLog: term, Stdout: progress, Stderr: &errOut,
+		NewJudge: func(ctx context.Context, s *Spec) (Judger, func(), error) {
+			sb, err := sandbox.New(ctx, sandbox.Config{})
+			if err != nil {
+				return nil, nil, err
+			}
+			j, err := judge.New(judge.Config{Sandbox: sb, CacheDir: filepath.Join(work, "cache")})
+			if err != nil {
+				return nil, nil, err
+			}
+			return j, func() { sb.Close() }, nil
+		},
+	})
+	if code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d (stdout %s, stderr %s)", code, ExitInterrupted, out.String(), errOut.String())
+	}
+	if b, err := os.ReadFile(term); err == nil && len(b) > 0 {
+		t.Errorf("termination log %q, want none: an interrupted judging has no verdict", b)
+	}
+}
+
+// watchWriter calls hit once when a write contains on.
+type watchWriter struct {
+	w   io.Writer
+	on  string
+	hit func()
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	if w.hit != nil && strings.Contains(string(p), w.on) {
+		w.hit()
+		w.hit = nil
+	}
+	return w.w.Write(p)
+}

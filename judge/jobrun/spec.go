@@ -31,6 +31,10 @@ const (
 	ExitInternal = 1 // judging failed: compact INTERNAL_ERROR written
 	ExitPackage  = 3 // the package or source failed its checksum
 	ExitUsage    = 2
+	// ExitInterrupted: the judge was stopped (SIGTERM: the pod was
+	// deleted, the node drained) before a verdict. The Job's pod failure
+	// policy ignores it, so the judging starts again in a new pod.
+	ExitInterrupted = 143
 )
 
 // Download is an object fetched over HTTP(S) with a presigned URL and
