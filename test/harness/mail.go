@@ -148,7 +148,11 @@ func (mb *Mailbox) get(ctx context.Context, path string, v any) error {
 	if err != nil {
 		return err
 	}
-	resp, err := mb.http.Do(req)
+	client := mb.http
+	if client == nil {
+		client = http.DefaultClient // a Mailbox made by hand, on any mailpit
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -49,8 +49,8 @@ func StartMailpit(ctx context.Context, spec MailpitSpec) (*Mailpit, error) {
 	}
 	m := &Mailpit{}
 	err := onPorts(ctx, "mailpit", []int{spec.Port, spec.HTTPPort}, func(ports []int) error {
-		m.SMTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-		httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+		m.SMTPAddr = net.JoinHostPort(spec.host(), strconv.Itoa(ports[0]))
+		httpAddr := net.JoinHostPort(spec.host(), strconv.Itoa(ports[1]))
 		m.URL = "http://" + httpAddr
 		proc, err := startProcess(procSpec{
 			name: "mailpit", path: spec.Binary, dir: spec.Dir, stopSig: syscall.SIGTERM,

@@ -56,8 +56,8 @@ func StartMinIO(ctx context.Context, spec MinIOSpec) (*MinIO, error) {
 	}
 	m := &MinIO{}
 	err := onPorts(ctx, "minio", []int{spec.Port, spec.ConsolePort}, func(ports []int) error {
-		m.Endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-		console := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+		m.Endpoint = net.JoinHostPort(spec.host(), strconv.Itoa(ports[0]))
+		console := net.JoinHostPort(spec.host(), strconv.Itoa(ports[1]))
 		if spec.Console {
 			m.ConsoleURL = "http://" + console
 		}

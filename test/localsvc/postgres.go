@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/user"
@@ -23,9 +24,11 @@ const (
 )
 
 // Postgres is a running PostgreSQL server. Its superuser is "postgres",
-// trusted on 127.0.0.1 without a password.
+// trusted without a password on 127.0.0.1 (and, with Spec.Host, from the
+// networks this machine is on).
 type Postgres struct {
-	// Port is the server's port on 127.0.0.1.
+	// Host and Port are the server's address.
+	Host string
 	Port int
 	// Initialized says the cluster was made by this start (initdb), and
 	// InitTime how long that took.
@@ -36,7 +39,7 @@ type Postgres struct {
 
 // URL returns the URL of database on the server, as its superuser.
 func (p *Postgres) URL(database string) string {
-	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: fmt.Sprintf("127.0.0.1:%d", p.Port),
+	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: net.JoinHostPort(p.Host, strconv.Itoa(p.Port)),
 		Path: "/" + database, RawQuery: "sslmode=disable"}
 	return u.String()
 }
@@ -72,7 +75,7 @@ func StartPostgres(ctx context.Context, spec Spec) (*Postgres, error) {
 			return nil, fmt.Errorf("give %s to the postgres user: %w", spec.Dir, err)
 		}
 	}
-	p := &Postgres{}
+	p := &Postgres{Host: spec.host()}
 	data := filepath.Join(spec.Dir, "data")
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		began := time.Now()
@@ -85,7 +88,7 @@ func StartPostgres(ctx context.Context, spec Spec) (*Postgres, error) {
 	}
 
 	args := []string{"-D", data, "-k", spec.Dir,
-		"-c", "listen_addresses=127.0.0.1",
+		"-c", "listen_addresses=" + spec.host(),
 		"-c", "max_connections=200", "-c", "shared_buffers=32MB", "-c", "jit=off"}
 	if !spec.Persist {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off",
@@ -143,6 +146,21 @@ func initdb(ctx context.Context, spec Spec, cred *syscall.Credential, data strin
 			err = fmt.Errorf("%w (as the postgres user, which must be able to reach %s)", err, spec.Dir)
 		}
 		return err
+	}
+	if spec.host() != "127.0.0.1" {
+		// Clients come from this machine's own networks (a local
+		// cluster's bridge): trusted as on loopback.
+		f, err := os.OpenFile(filepath.Join(tmp, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		_, err = f.WriteString("host all all samenet trust\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
 	}
 	if err := os.Rename(tmp, data); err != nil {
 		return fmt.Errorf("postgres: %w", err)

@@ -19,12 +19,24 @@ type Spec struct {
 	// Dir holds the server's data and its log; it is created if missing and
 	// never removed: a caller that wants the data gone removes Dir.
 	Dir string
-	// Port is the server's TCP port on 127.0.0.1; 0 picks a free one.
+	// Port is the server's TCP port; 0 picks a free one.
 	Port int
+	// Host is the address the server listens on (default 127.0.0.1). Another
+	// address serves clients beyond this machine's loopback, such as pods
+	// of a local cluster: those servers accept them without passwords, so
+	// use it only for test data on a network of this machine's own.
+	Host string
 	// Persist asks for durable settings, for data that must survive
 	// restarts and crashes; without it a server may trade safety for speed
 	// (PostgreSQL without fsync, Redis in memory only).
 	Persist bool
+}
+
+func (s Spec) host() string {
+	if s.Host == "" {
+		return "127.0.0.1"
+	}
+	return s.Host
 }
 
 // stopGrace is how long a server has to stop cleanly before it is killed.

@@ -56,8 +56,11 @@ func StartRedis(ctx context.Context, spec RedisSpec) (*Redis, error) {
 	if databases == 0 {
 		databases = 16
 	}
-	args := []string{"--bind", "127.0.0.1", "--dir", spec.Dir, "--save", "",
+	args := []string{"--bind", spec.host(), "--dir", spec.Dir, "--save", "",
 		"--databases", strconv.Itoa(databases), "--loglevel", "warning"}
+	if spec.host() != "127.0.0.1" {
+		args = append(args, "--protected-mode", "no") // clients beyond loopback, no password
+	}
 	if spec.Persist {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
 	} else {
@@ -72,7 +75,7 @@ func StartRedis(ctx context.Context, spec RedisSpec) (*Redis, error) {
 		if err != nil {
 			return err
 		}
-		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+		r.Addr = net.JoinHostPort(spec.host(), strconv.Itoa(ports[0]))
 		if err := proc.waitReady(ctx, r.ping); err != nil {
 			_ = proc.stop(context.WithoutCancel(ctx))
 			return err
