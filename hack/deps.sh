@@ -30,6 +30,14 @@ PKGS=(
   "/usr/bin/git|git"
   "/usr/bin/curl|curl"
   "/etc/ssl/certs/ca-certificates.crt|ca-certificates"
+  # The judge image's Debian root without Docker (hack/images.sh judge).
+  "/usr/bin/mmdebstrap|mmdebstrap"
+  # The local cluster's node (hack/local-cluster.sh).
+  "/usr/sbin/runc|runc"
+  "/usr/lib/cni/bridge|containernetworking-plugins"
+  "/usr/sbin/iptables|iptables"
+  "/usr/bin/openssl|openssl"
+  "/usr/bin/patch|patch"
 )
 missing=()
 for p in "${PKGS[@]}"; do
