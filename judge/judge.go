@@ -289,7 +289,8 @@ func (j *Judge) env(lang *Language) []string {
 }
 
 // compile builds src (and, for validators, the other files of extraDir),
-// using the artifact cache keyed by language, toolchain version and source.
+// using the artifact cache keyed by language, toolchain version, compile
+// command and source.
 func (j *Judge) compile(ctx context.Context, lang *Language, src []byte, extraDir *string) (*compiled, error) {
 	version, err := j.Version(ctx, lang)
 	if err != nil {
@@ -297,7 +298,8 @@ func (j *Judge) compile(ctx context.Context, lang *Language, src []byte, extraDi
 	}
 	srcName, main := lang.Source(src)
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", lang.ID, version, srcName, len(src))
+	// The key holds the compile command too: a changed recipe is a miss.
+	fmt.Fprintf(h, "%s\x00%s\x00%q\x00%s\x00%d\x00", lang.ID, version, lang.Compile, srcName, len(src))
 	h.Write(src)
 	var extras []string
 	if extraDir != nil {

@@ -85,6 +85,16 @@ func DefaultToolchains() Toolchains {
 
 const basePath = "PATH=/usr/local/bin:/usr/bin:/bin"
 
+// pythonCheck compiles a Python source without running it and prints a
+// syntax error as py_compile would: where, and what.
+const pythonCheck = `import sys
+try:
+    compile(open(sys.argv[1], "rb").read(), sys.argv[1], "exec")
+except (SyntaxError, ValueError) as e:
+    import traceback
+    sys.stderr.write("".join(traceback.format_exception_only(type(e), e)))
+    sys.exit(1)`
+
 // Languages returns the languages table.
 func Languages(tc Toolchains) []*Language {
 	plain := func(name string) func([]byte) (string, string) {
@@ -95,7 +105,10 @@ func Languages(tc Toolchains) []*Language {
 	return []*Language{
 		{
 			ID: "python3", Name: "Python 3", Extensions: []string{".py"},
-			Compile: []string{tc.Python, "-m", "py_compile", "{src}"},
+			// A syntax check, as py_compile does, without importing it
+			// and site (7 ms instead of 23 here): the run reads the
+			// source itself.
+			Compile: []string{tc.Python, "-I", "-S", "-c", pythonCheck, "{src}"},
 			Run:     []string{tc.Python, Box + "/{src}"},
 			Version: []string{tc.Python, "--version"},
 			Env:     []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONIOENCODING=utf-8", "LANG=C.UTF-8"},

@@ -109,3 +109,33 @@ func TestParallel(t *testing.T) {
 		})
 	}
 }
+
+// TestPythonSyntaxCheck: Python's compile step is a syntax check that
+// reports where and what, like py_compile; an error only a run meets is
+// not a compile error.
+func TestPythonSyntaxCheck(t *testing.T) {
+	j, _ := newTestJudge(t)
+	py, _ := LanguageByID(j.Languages(), "python3")
+	p := parallelProblem(t, nil, nil)
+	for _, tc := range []struct {
+		src     string
+		verdict Verdict
+		output  string
+	}{
+		{"print(2 * int(input())\n", CompilationError, "File \"main.py\", line 1\n    print(2 * int(input())\n         ^\nSyntaxError: '(' was never closed"},
+		{"x = 1\n\x00\n", CompilationError, "null bytes"},
+		{"import nosuchmodule\n", RuntimeError, ""},
+		{doubleOrSpin, Accepted, ""},
+	} {
+		res, err := j.Judge(context.Background(), p, py, []byte(tc.src), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != tc.verdict || !strings.Contains(res.CompileOutput, tc.output) {
+			t.Errorf("%q: %s %q, want %s with %q", tc.src, res.Verdict, res.CompileOutput, tc.verdict, tc.output)
+		}
+		if strings.Contains(res.CompileOutput, "Traceback") {
+			t.Errorf("%q: compile output %q holds the checker's traceback", tc.src, res.CompileOutput)
+		}
+	}
+}
