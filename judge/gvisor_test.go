@@ -73,6 +73,12 @@ func TestGVisor(t *testing.T) {
 			if err := copyFile(filepath.Join(corpus, "attacks", "daemon.py"), filepath.Join(dst, "submissions", "accepted", "daemon.py")); err != nil {
 				t.Fatal(err)
 			}
+			// Forked processes share their pages copy-on-write: counted
+			// once (the cgroup's usage), the bomb meets its process limit
+			// and spins to TLE, not a false MLE.
+			if err := copyFile(filepath.Join(corpus, "attacks", "forkbomb.py"), filepath.Join(dst, "submissions", "time_limit_exceeded", "forkbomb.py")); err != nil {
+				t.Fatal(err)
+			}
 		}
 		n, _ := filepath.Glob(filepath.Join(dst, "submissions", "*", "*"))
 		want += len(n)
@@ -245,6 +251,9 @@ func copyFile(src, dst string) error {
 	defer in.Close()
 	fi, err := in.Stat()
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
 	o, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fi.Mode().Perm())

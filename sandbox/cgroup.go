@@ -228,6 +228,17 @@ func (r *cgroupRun) peak() int64 {
 	return readInt(filepath.Join(r.dirs["memory"], "memory.max_usage_in_bytes"))
 }
 
+// usage is the memory charged to the run's cgroup now, 0 if unknown.
+// gVisor keeps this account (it ignores the limit): a page shared
+// copy-on-write by forked processes is charged once there, where each
+// process's smaps counts it again.
+func (r *cgroupRun) usage() int64 {
+	if r.v2 {
+		return readInt(filepath.Join(r.dirs[""], "memory.current"))
+	}
+	return readInt(filepath.Join(r.dirs["memory"], "memory.usage_in_bytes"))
+}
+
 func (r *cgroupRun) remove() {
 	for i := 0; i < 100; i++ {
 		left := false

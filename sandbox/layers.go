@@ -113,7 +113,7 @@ func (l *Layers) fill(cg *cgroupParent, cfg Config) {
 			l.MemoryPollSlack = gvisorPollSlack
 			if hasCapability(unix.CAP_SYS_PTRACE) {
 				l.MemoryMeasure = measureSmaps
-				l.Notes = append(l.Notes, fmt.Sprintf("gVisor: memory is the runs' private anonymous memory from /proc/<pid>/smaps, killed at the limit + %d MiB (gVisor counts anonymous memory in 2 MiB chunks, ~2x the host's figure for a JVM); reported peak memory is gVisor's resident size, file pages included", gvisorPollSlack>>20))
+				l.Notes = append(l.Notes, fmt.Sprintf("gVisor: memory is the runs' private anonymous memory from /proc/<pid>/smaps, or the run cgroup's usage where that is smaller (smaps counts pages forked processes share in each of them), killed at the limit + %d MiB (gVisor counts anonymous memory in 2 MiB chunks, ~2x the host's figure for a JVM); reported peak memory is gVisor's resident size, file pages included", gvisorPollSlack>>20))
 			} else {
 				l.MemoryMeasure = measureVmRSS
 				l.Notes = append(l.Notes, fmt.Sprintf("gVisor without CAP_SYS_PTRACE: another uid's smaps is unreadable, so memory is the whole resident size, file pages included, killed at the limit + %d MiB: Node and Java runs are over-counted by ~90 and ~150 MiB (grant SYS_PTRACE)", gvisorPollSlack>>20))

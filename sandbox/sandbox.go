@@ -463,6 +463,14 @@ loop:
 			}
 			if s.layers.MemoryLimit == memRSSPoll {
 				rss := treeRSS(proc.Pid, s.memMeasure)
+				if cg != nil && s.layers.GVisor {
+					// Both over-count: smaps counts a forked copy-on-write
+					// page in every process, the cgroup counts file pages.
+					// The smaller is the closer.
+					if u := cg.usage(); u > 0 && u < rss {
+						rss = u
+					}
+				}
 				if rss > peakPolled {
 					peakPolled = rss
 				}
