@@ -463,7 +463,7 @@ func TestChartLocalCluster(t *testing.T) {
 		for _, e := range c.Env {
 			env[e.Name] = e.Value
 		}
-		if env["KUBERNETES_SERVICE_HOST"] != "127.0.0.1" || env["KUBERNETES_SERVICE_PORT"] != "6443" {
+		if env["KUBERNETES_SERVICE_HOST"] != "127.0.0.1" || env["KUBERNETES_SERVICE_PORT"] != "27443" {
 			t.Errorf("%s: KUBERNETES_SERVICE_HOST/PORT = %q/%q", component, env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"])
 		}
 	}

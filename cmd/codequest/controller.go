@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
 	"github.com/codequest-dev/codequest/api/v1alpha1"
@@ -104,6 +105,10 @@ func controller(ctx context.Context, args []string) error {
 		}
 	}
 	mc.LeaderElectionNamespace = leaderNS
+	// Every judge Job draws the same API warning (its pods would violate a
+	// judge namespace's pod-security warn level): logged once, not per
+	// Submission.
+	restCfg.WarningHandlerWithContext = crlog.NewKubeAPIWarningLogger(crlog.KubeAPIWarningLoggerOptions{Deduplicate: true})
 	mgr, err := ctrl.NewManager(restCfg, controllers.ManagerOptions(scheme, mc))
 	if err != nil {
 		return fmt.Errorf("controller manager: %w", err)
