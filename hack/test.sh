@@ -6,7 +6,10 @@
 #      PostgreSQL/Redis/MinIO/mailpit started by test/harness, the judge
 #      and sandbox suites (as root: namespaces and cgroups);
 #   4. the judge against ../shared/corpus when that folder exists: every
-#      labelled submission must get its label.
+#      labelled submission must get its label;
+#   5. the end-to-end suite on a real single-node cluster on this machine
+#      (hack/test-cluster.sh: Helm install, judge Jobs in gVisor pods,
+#      chaos), torn down and checked clean afterwards.
 # It assumes hack/deps.sh ran (make test runs it first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +42,9 @@ if [[ -d $corpus ]]; then
 else
   echo "no corpus at $corpus: the acceptance suite did not run (CI always has it)"
 fi
+
+step "cluster end to end (hack/test-cluster.sh)"
+hack/test-cluster.sh
 
 echo
 echo "all checks passed in $((SECONDS - t0)) s"
