@@ -42,11 +42,10 @@ kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 nodes:
 - role: control-plane
+# kind >= v0.27: containerd 2 (config version 3) in the node image.
 containerdConfigPatches:
 - |-
   [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runsc]
-    runtime_type = "io.containerd.runsc.v1"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]
     runtime_type = "io.containerd.runsc.v1"
 YAML
 
@@ -63,7 +62,7 @@ node="$NAME-control-plane"
 if [[ $HANDLER == runsc ]]; then
   say "installing gVisor into $node"
   runsc=$(hack/runsc.sh)
-  shim=$(hack/local-cluster.sh build | sed -n 's/^containerd-shim-runsc-v1 //p')
+  shim=$(hack/local-cluster.sh build | grep '/containerd-shim-runsc-v1$')
   docker cp "$runsc" "$node:/usr/local/bin/runsc"
   docker cp "$shim" "$node:/usr/local/bin/containerd-shim-runsc-v1"
   docker exec "$node" systemctl restart containerd
@@ -79,6 +78,7 @@ export CODEQUEST_E2E_HOST
 CODEQUEST_E2E_HOST=$(docker network inspect kind -f '{{(index .IPAM.Config 0).Gateway}}')
 export CODEQUEST_IMAGE=$codequest CODEQUEST_JUDGE_IMAGE=$judge
 values=$(mktemp)
-sed "s/^  handler: .*/  handler: $HANDLER/" charts/codequest/ci/kind-values.yaml >"$values"
+sed -e "s/^  handler: .*/  handler: $HANDLER/" -e "s#172\.18\.0\.1#$CODEQUEST_E2E_HOST#g" \
+  charts/codequest/ci/kind-values.yaml >"$values"
 cluster_suite "$values"
 say "done in $((SECONDS - start)) s"

@@ -34,6 +34,7 @@ image_ref() { hack/images.sh "$1" | tail -1; }
 main() {
   local start=$SECONDS
   if [[ -z ${KEEP:-} ]]; then
+    # shellcheck disable=SC2154 # rc is assigned inside the trap
     trap 'rc=$?; say "tearing down"; hack/local-cluster.sh down >&2 || rc=1
           hack/local-cluster.sh check-clean >&2 || rc=1; exit $rc' EXIT
   fi
