@@ -8,6 +8,7 @@
 #   hack/bench.sh judge      sandbox overhead vs bare exec and bubblewrap
 #   hack/bench.sh operator   1,000 Submissions to Jobs against a real kube-apiserver
 #   hack/bench.sh e2e        submit → verdict on one machine vs bare compile+run; verdict fan-out
+#   hack/bench.sh cluster    submit → verdict through real gVisor pods (cold, warm image); pods/s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -36,4 +37,8 @@ if [[ $group == all || $group == e2e ]]; then
   echo; echo "== submissions on one machine: submit -> verdict (codequest vs bare), fan-out to 1,000 watchers"
   go test ./test/e2e/ -run '^$' -bench 'SubmitToVerdict' -benchtime 10x
   go test ./test/e2e/ -run '^$' -bench 'Fanout' -benchtime 3x
+fi
+if [[ $group == all || $group == cluster ]]; then
+  echo; echo "== a real single-node cluster: submit -> verdict through gVisor pods; pods started per second"
+  hack/test-cluster.sh bench
 fi

@@ -3,6 +3,7 @@
 # machine (make test-cluster; also part of make test).
 #
 #   hack/test-cluster.sh          cluster up, images, suite, teardown, check clean
+#   hack/test-cluster.sh bench    the same, with the cluster benchmarks instead of the suite
 #   KEEP=1 hack/test-cluster.sh   leave the cluster and the release up afterwards
 #
 # Steps: hack/local-cluster.sh up (a single-node cluster: kubelet,
@@ -20,10 +21,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo ">> test-cluster: $*" >&2; }
 
-# cluster_suite VALUES: runs test/cluster against the cluster of $KUBECONFIG
-# with the images in CODEQUEST_IMAGE / CODEQUEST_JUDGE_IMAGE.
+# cluster_suite VALUES [bench]: runs test/cluster against the cluster of
+# $KUBECONFIG with the images in CODEQUEST_IMAGE / CODEQUEST_JUDGE_IMAGE
+# (its benchmarks instead of its tests with "bench").
 cluster_suite() {
-  CODEQUEST_E2E_VALUES=$(realpath "$1") go test -tags cluster -count=1 -timeout 50m -v ./test/cluster 2>&1 |
+  local run=(-v)
+  [[ ${2:-} == bench ]] && run=(-run '^$' -bench . -benchtime "${BENCH_TIME:-10x}")
+  CODEQUEST_E2E_VALUES=$(realpath "$1") go test -tags cluster -count=1 -timeout 50m "${run[@]}" ./test/cluster 2>&1 |
     grep -v '^=== \(RUN\|PAUSE\|CONT\)'
 }
 
@@ -55,7 +59,7 @@ main() {
   export CODEQUEST_E2E_OBJECTS_PORT=${CODEQUEST_CLUSTER_OBJECT_PORTS%%,*}
   CODEQUEST_E2E_KUBE_API=$(kubectl_server)
   export CODEQUEST_E2E_KUBE_API
-  cluster_suite charts/codequest/ci/local-cluster-values.yaml
+  cluster_suite charts/codequest/ci/local-cluster-values.yaml "${1:-}"
   say "suite done at $((SECONDS - start)) s"
 }
 

@@ -40,7 +40,7 @@ var tokenRE = regexp.MustCompile(`token=([A-Za-z0-9_-]+)`)
 
 // signUp registers through the API, verifies the address with the token
 // from the mail and logs in.
-func signUp(t *testing.T, ctx context.Context, name string) *codequestv1.LoginResponse {
+func signUp(t testing.TB, ctx context.Context, name string) *codequestv1.LoginResponse {
 	t.Helper()
 	c := clients(connect.WithProtoJSON())
 	email := apitest.UniqueEmail(name)
