@@ -137,17 +137,7 @@ func TestRunJudgesAndReports(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := Run(context.Background(), Options{
 		SpecPath: writeSpec(t, spec), WorkDir: work, TerminationLog: term, Stdout: &out, Stderr: &errOut,
-		NewJudge: func(ctx context.Context, s *Spec) (Judger, func(), error) {
-			sb, err := sandbox.New(ctx, sandbox.Config{})
-			if err != nil {
-				return nil, nil, err
-			}
-			j, err := judge.New(judge.Config{Sandbox: sb, CacheDir: filepath.Join(work, "cache")})
-			if err != nil {
-				return nil, nil, err
-			}
-			return j, func() { sb.Close() }, nil
-		},
+		NewJudge: newJudge(work),
 	})
 	if code != ExitVerdict {
 		t.Fatalf("exit %d (stderr %s)", code, errOut.String())
@@ -264,17 +254,7 @@ func TestRunInterrupted(t *testing.T) {
 	progress := &watchWriter{w: &out, on: `"phase":"running"`, hit: cancel}
 	code := Run(ctx, Options{
 		SpecPath: writeSpec(t, spec), WorkDir: work, TerminationLog: term, Stdout: progress, Stderr: &errOut,
-		NewJudge: func(ctx context.Context, s *Spec) (Judger, func(), error) {
-			sb, err := sandbox.New(ctx, sandbox.Config{})
-			if err != nil {
-				return nil, nil, err
-			}
-			j, err := judge.New(judge.Config{Sandbox: sb, CacheDir: filepath.Join(work, "cache")})
-			if err != nil {
-				return nil, nil, err
-			}
-			return j, func() { sb.Close() }, nil
-		},
+		NewJudge: newJudge(work),
 	})
 	if code != ExitInterrupted {
 		t.Fatalf("exit %d, want %d (stdout %s, stderr %s)", code, ExitInterrupted, out.String(), errOut.String())
@@ -298,3 +278,20 @@ func (w *watchWriter) Write(p []byte) (int, error) {
 	}
 	return w.w.Write(p)
 }
+
+// newJudge makes the judge of a Run: a sandbox and a cache in work.
+func newJudge(work string) func(context.Context, *Spec) (Judger, func(), error) {
+	return func(ctx context.Context, _ *Spec) (Judger, func(), error) {
+		sb, err := sandbox.New(ctx, sandbox.Config{})
+		if err != nil {
+			return nil, nil, err
+		}
+		j, err := judge.New(judge.Config{Sandbox: sb, CacheDir: filepath.Join(work, "cache")})
+		if err != nil {
+			sb.Close()
+			return nil, nil, err
+		}
+		return j, func() { sb.Close() }, nil
+	}
+}
+

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -36,34 +35,11 @@ var (
 	sumbig           *codequestv1.Problem
 )
 
-var tokenRE = regexp.MustCompile(`token=([A-Za-z0-9_-]+)`)
-
-// signUp registers through the API, verifies the address with the token
-// from the mail and logs in.
+// signUp makes an account through the API (JSON), verified from the mail
+// sink, signed in.
 func signUp(t testing.TB, ctx context.Context, name string) *codequestv1.LoginResponse {
 	t.Helper()
-	c := clients(connect.WithProtoJSON())
-	email := apitest.UniqueEmail(name)
-	const password = "Learn-to-code-1"
-	if _, err := c.Auth.Register(ctx, connect.NewRequest(&codequestv1.RegisterRequest{Email: email, Password: password, DisplayName: name})); err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	msg, err := s.mail.WaitFor(ctx, email)
-	if err != nil {
-		t.Fatalf("verification mail: %v", err)
-	}
-	m := tokenRE.FindStringSubmatch(msg.Text)
-	if m == nil {
-		t.Fatalf("no token in %q", msg.Text)
-	}
-	if _, err := c.Auth.VerifyEmail(ctx, connect.NewRequest(&codequestv1.VerifyEmailRequest{Token: m[1]})); err != nil {
-		t.Fatalf("VerifyEmail: %v", err)
-	}
-	res, err := c.Auth.Login(ctx, connect.NewRequest(&codequestv1.LoginRequest{Email: email, Password: password}))
-	if err != nil {
-		t.Fatalf("Login: %v", err)
-	}
-	return res.Msg
+	return apitest.SignUp(t, ctx, clients(connect.WithProtoJSON()), s.mail, name)
 }
 
 // TestCluster runs in order: accounts and the problem first, then

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"sync"
 	"testing"
@@ -150,34 +149,11 @@ func (p *platform) publishDouble(t *testing.T, ctx context.Context, tc apitest.C
 	return prob
 }
 
-var tokenRE = regexp.MustCompile(`token=([A-Za-z0-9_-]+)`)
-
-// signUp registers through the API, verifies the address from the mail
-// sink and signs in.
+// signUp makes an account through the API (JSON), verified from the mail
+// sink, signed in.
 func (p *platform) signUp(t *testing.T, ctx context.Context, name string) (string, *codequestv1.LoginResponse) {
 	t.Helper()
-	c := p.api.Clients(connect.WithProtoJSON())
-	email := apitest.UniqueEmail(name)
-	const password = "Learn-to-code-1"
-	if _, err := c.Auth.Register(ctx, connect.NewRequest(&codequestv1.RegisterRequest{Email: email, Password: password, DisplayName: name})); err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	msg, err := p.api.Harness.Mail.WaitFor(ctx, email)
-	if err != nil {
-		t.Fatalf("verification mail: %v", err)
-	}
-	m := tokenRE.FindStringSubmatch(msg.Text)
-	if m == nil {
-		t.Fatalf("no token in %q", msg.Text)
-	}
-	if _, err := c.Auth.VerifyEmail(ctx, connect.NewRequest(&codequestv1.VerifyEmailRequest{Token: m[1]})); err != nil {
-		t.Fatalf("VerifyEmail: %v", err)
-	}
-	res, err := c.Auth.Login(ctx, connect.NewRequest(&codequestv1.LoginRequest{Email: email, Password: password}))
-	if err != nil {
-		t.Fatalf("Login: %v", err)
-	}
-	return password, res.Msg
+	return apitest.SignUpPassword, apitest.SignUp(t, ctx, p.api.Clients(connect.WithProtoJSON()), p.api.Harness.Mail, name)
 }
 
 // watch streams a submission to its verdict and returns every message.
