@@ -294,4 +294,3 @@ func newJudge(work string) func(context.Context, *Spec) (Judger, func(), error) 
 		return j, func() { sb.Close() }, nil
 	}
 }
-
