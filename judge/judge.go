@@ -173,6 +173,18 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 	}
 	res.TimeLimitMillis = p.TimeLimit.Milliseconds()
 	progress(Progress{Phase: "compiling"})
+	// A check-only compile overlaps the tests, which run on a copy of the
+	// source; their results count only once the check passed.
+	var runs *testRuns
+	if lang.CheckOnly && p.Validation == ValidationDefault {
+		staged, cleanup, err := j.stage(lang, src)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		runs = j.startTests(ctx, p, staged, nil, opts.KeepOutput)
+		defer runs.stop() // before cleanup: no run outlives its source
+	}
 	prog, err := j.compile(ctx, lang, src, nil)
 	if err != nil {
 		return nil, err
@@ -184,15 +196,17 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 		progress(Progress{Phase: "done"})
 		return res, nil
 	}
-	var validator *compiled
-	if p.Validation != ValidationDefault {
-		validator, err = j.compileValidator(ctx, p.ValidatorDir)
-		if err != nil {
-			return nil, err
+	if runs == nil {
+		var validator *compiled
+		if p.Validation != ValidationDefault {
+			validator, err = j.compileValidator(ctx, p.ValidatorDir)
+			if err != nil {
+				return nil, err
+			}
 		}
+		runs = j.startTests(ctx, p, prog, validator, opts.KeepOutput)
+		defer runs.stop()
 	}
-	runs := j.startTests(ctx, p, prog, validator, opts.KeepOutput)
-	defer runs.stop()
 	for i, t := range p.Tests {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -286,6 +300,26 @@ func (r *testRuns) stop() {
 func (j *Judge) env(lang *Language) []string {
 	env := []string{basePath, "HOME=/nonexistent", "LANG=C.UTF-8", "TMPDIR=/tmp"}
 	return append(env, lang.Env...)
+}
+
+// stage writes src where runs can read it before its check is done (a
+// check-only language), and returns it as a program with its cleanup.
+func (j *Judge) stage(lang *Language, src []byte) (*compiled, func(), error) {
+	dir, err := os.MkdirTemp(filepath.Join(j.cfg.CacheDir, "tmp"), "staged-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	srcName, main := lang.Source(src)
+	if err := os.WriteFile(filepath.Join(dir, srcName), src, 0o644); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return &compiled{lang: lang, Dir: dir, Src: srcName, Main: main, OK: true}, cleanup, nil
 }
 
 // compile builds src (and, for validators, the other files of extraDir),

@@ -32,6 +32,10 @@ type Language struct {
 	Env []string
 	// Binds are extra read-only host folders the toolchain needs.
 	Binds []string
+	// CheckOnly: Compile only checks the source, and Run reads the source
+	// itself, so tests may start while the check runs (they count only if
+	// it passes).
+	CheckOnly bool
 	// CompileCache, if set, is a host folder shared (writable) by this
 	// language's compiles under /cache (Go's build cache).
 	CompileCache bool
@@ -108,11 +112,12 @@ func Languages(tc Toolchains) []*Language {
 			// A syntax check, as py_compile does, without importing it
 			// and site (7 ms instead of 23 here): the run reads the
 			// source itself.
-			Compile: []string{tc.Python, "-I", "-S", "-c", pythonCheck, "{src}"},
-			Run:     []string{tc.Python, Box + "/{src}"},
-			Version: []string{tc.Python, "--version"},
-			Env:     []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONIOENCODING=utf-8", "LANG=C.UTF-8"},
-			Source:  plain("main.py"), MemoryError: "MemoryError",
+			Compile:   []string{tc.Python, "-I", "-S", "-c", pythonCheck, "{src}"},
+			CheckOnly: true,
+			Run:       []string{tc.Python, Box + "/{src}"},
+			Version:   []string{tc.Python, "--version"},
+			Env:       []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONIOENCODING=utf-8", "LANG=C.UTF-8"},
+			Source:    plain("main.py"), MemoryError: "MemoryError",
 		},
 		{
 			ID: "javascript", Name: "JavaScript (Node.js)", Extensions: []string{".js", ".mjs"},
