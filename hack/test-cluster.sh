@@ -44,6 +44,8 @@ main() {
   fi
   # MinIO's port: the only one judge pods may open on the host.
   export CODEQUEST_CLUSTER_OBJECT_PORTS=${CODEQUEST_CLUSTER_OBJECT_PORTS:-29000}
+  # A fresh cluster: whatever an earlier run (kept, or killed) left goes.
+  hack/local-cluster.sh down >&2
   hack/local-cluster.sh up
   eval "$(hack/local-cluster.sh env)"
   say "cluster up at $((SECONDS - start)) s"
