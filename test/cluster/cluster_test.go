@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -307,8 +308,10 @@ func hostSnapshot(t *testing.T) string {
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Fields(line)
-			if len(f) > 1 && f[0] == "Uid:" && len(f[1]) >= 7 && f[1] >= "2000000" {
-				runs++
+			if len(f) > 1 && f[0] == "Uid:" {
+				if uid, err := strconv.Atoi(f[1]); err == nil && uid >= 2_000_000 {
+					runs++
+				}
 			}
 			if len(f) > 1 && f[0] == "Name:" && strings.HasPrefix(f[1], "runsc-sandbox") {
 				sandboxes++
