@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +50,12 @@ type Config struct {
 	// order, and judging stops at the first failing test in that order.
 	Parallel int
 }
+
+// DefaultParallel is Config.Parallel for a judge that has this process's
+// CPUs to itself: one more test than CPUs, so that no CPU idles while a
+// run's sandbox is set up or torn down (measured: 20 Python tests on 2 CPUs
+// take ~10% less than two at a time).
+func DefaultParallel() int { return runtime.GOMAXPROCS(0) + 1 }
 
 // Judge judges submissions. It is safe for concurrent use.
 type Judge struct {

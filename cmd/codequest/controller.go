@@ -43,7 +43,7 @@ func controller(ctx context.Context, args []string) error {
 		images, cpu, workSize            string
 		objCfg                           controllers.ObjectStoreConfig
 		localWorkers, localQueue         = runtime.NumCPU(), 1000
-		localParallel                    = runtime.GOMAXPROCS(0)
+		localParallel                    = judge.DefaultParallel()
 		packageDir, sandboxInit          string
 		verify, requireVerification      = "auto", true
 		logFormat, logLevel              = "json", "info"
@@ -73,7 +73,7 @@ func controller(ctx context.Context, args []string) error {
 	fs.str(&objCfg.Region, "s3-region", "CODEQUEST_S3_REGION", "object storage region")
 	fs.boolean(&objCfg.UseTLS, "s3-tls", "CODEQUEST_S3_TLS", "use https for object storage")
 	fs.integer(&localWorkers, "local-workers", "CODEQUEST_LOCAL_WORKERS", "judgings at once with --executor=local")
-	fs.integer(&localParallel, "local-parallel", "CODEQUEST_LOCAL_PARALLEL", "tests of one judging run at once with --executor=local (default: the CPUs this process may use)")
+	fs.integer(&localParallel, "local-parallel", "CODEQUEST_LOCAL_PARALLEL", "tests of one judging run at once with --executor=local (default: the CPUs this process may use, plus one)")
 	fs.integer(&localQueue, "local-queue", "CODEQUEST_LOCAL_QUEUE", "judgings waiting at most with --executor=local")
 	fs.str(&packageDir, "package-cache", "CODEQUEST_PACKAGE_CACHE", "folder of unpacked problem packages (default: user cache)")
 	fs.str(&sandboxInit, "sandbox-init", "CODEQUEST_SANDBOX_INIT", "judge binary the local sandbox runs as its init (default: judge next to this binary, else on PATH)")

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/go-logr/logr"
@@ -123,7 +122,7 @@ func startJudging(ctx context.Context, log *slog.Logger, root, dataDir, kubeconf
 	}
 	d.stops = append(d.stops, sb.Close)
 	j, err := judge.New(judge.Config{Sandbox: sb, Languages: judge.Languages(judge.DefaultToolchains()),
-		CacheDir: filepath.Join(cacheRoot(), "judge"), Parallel: runtime.GOMAXPROCS(0)})
+		CacheDir: filepath.Join(cacheRoot(), "judge"), Parallel: judge.DefaultParallel()})
 	if err != nil {
 		d.stop()
 		return nil, err

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -74,7 +73,7 @@ func (p *platform) startController(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := judge.New(judge.Config{Sandbox: sb, Languages: judge.Languages(judge.DefaultToolchains()), CacheDir: filepath.Join(os.TempDir(), "codequest-e2e-judge-cache"), Parallel: runtime.GOMAXPROCS(0)})
+	j, err := judge.New(judge.Config{Sandbox: sb, Languages: judge.Languages(judge.DefaultToolchains()), CacheDir: filepath.Join(os.TempDir(), "codequest-e2e-judge-cache"), Parallel: judge.DefaultParallel()})
 	if err != nil {
 		t.Fatal(err)
 	}
