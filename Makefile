@@ -12,16 +12,18 @@ help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the codequest and judge binaries into bin/.
+build: ## Build codequest, judge and codequest-sandbox-init into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/codequest ./cmd/codequest
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/judge ./cmd/judge
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/codequest-sandbox-init ./cmd/codequest-sandbox-init
 
 .PHONY: generate
-generate: ## Regenerate protobuf, Connect and sqlc code.
+generate: ## Regenerate protobuf, Connect and sqlc code, and the sandbox's seccomp table.
 	rm -rf api/proto/codequest/v1/*.pb.go api/proto/codequest/v1/codequestv1connect
 	cd api/proto && PATH="$$(dirname $$(../../$(TOOLS) path protoc-gen-go)):$$(dirname $$(../../$(TOOLS) path protoc-gen-connect-go)):$$PATH" \
 		$$(../../$(TOOLS) path buf) generate
 	cd apiserver/store && $$(../../$(TOOLS) path sqlc) generate
+	$(GO) generate ./sandbox/
 
 .PHONY: manifests
 manifests: ## Regenerate CRDs, RBAC and deepcopy code from api/v1alpha1.
@@ -64,7 +66,7 @@ lint: vet ## go vet, staticcheck, gofmt check and buf lint/breaking.
 
 .PHONY: checkgenerate
 checkgenerate: generate manifests ## Fail when generated code differs from what is committed.
-	@git add -N . && if ! git diff --exit-code --stat -- api apiserver config charts; then \
+	@git add -N . && if ! git diff --exit-code --stat -- api apiserver config charts sandbox; then \
 		echo "generated code is stale: run make generate manifests and commit"; exit 1; fi
 
 .PHONY: deps

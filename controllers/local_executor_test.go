@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -16,6 +15,7 @@ import (
 	"github.com/codequest-dev/codequest/api/v1alpha1"
 	"github.com/codequest-dev/codequest/judge"
 	"github.com/codequest-dev/codequest/sandbox"
+	"github.com/codequest-dev/codequest/sandbox/sandboxtest"
 )
 
 var _ = Describe("Single-machine mode: the local executor", Ordered, func() {
@@ -28,15 +28,8 @@ var _ = Describe("Single-machine mode: the local executor", Ordered, func() {
 	)
 	BeforeAll(func() {
 		Expect(os.Geteuid()).To(Equal(0), "the judge's sandbox needs root (namespaces, cgroups)")
-		// The sandbox re-executes its init binary for every run: the small
-		// judge binary, as `codequest controller --sandbox-init` does (this
-		// test binary, with every Kubernetes package, is too heavy an init).
-		initPath := filepath.Join(GinkgoT().TempDir(), "judge")
-		build := exec.Command("go", "build", "-o", initPath, "../cmd/judge")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), string(out))
-		sb, err = sandbox.New(ctx, sandbox.Config{InitPath: initPath})
+		var err error
+		sb, err = sandbox.New(ctx, sandbox.Config{InitPath: sandboxtest.BuildInit(GinkgoT())})
 		Expect(err).NotTo(HaveOccurred())
 		j, err = judge.New(judge.Config{Sandbox: sb, CacheDir: filepath.Join(GinkgoT().TempDir(), "judge")})
 		Expect(err).NotTo(HaveOccurred())

@@ -2,8 +2,6 @@ package controllers
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -15,6 +13,7 @@ import (
 	"github.com/codequest-dev/codequest/api/v1alpha1"
 	"github.com/codequest-dev/codequest/judge"
 	"github.com/codequest-dev/codequest/sandbox"
+	"github.com/codequest-dev/codequest/sandbox/sandboxtest"
 )
 
 // Where the controller has no judge of its own (Job mode), a package's
@@ -29,12 +28,8 @@ var _ = Describe("Package verification through Submissions", Ordered, func() {
 		sb  *sandbox.Sandbox
 	)
 	BeforeAll(func() {
-		initPath := filepath.Join(GinkgoT().TempDir(), "judge")
-		build := exec.Command("go", "build", "-o", initPath, "../cmd/judge")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), string(out))
-		sb, err = sandbox.New(ctx, sandbox.Config{InitPath: initPath})
+		var err error
+		sb, err = sandbox.New(ctx, sandbox.Config{InitPath: sandboxtest.BuildInit(GinkgoT())})
 		Expect(err).NotTo(HaveOccurred())
 		j, err := judge.New(judge.Config{Sandbox: sb, CacheDir: filepath.Join(GinkgoT().TempDir(), "judge")})
 		Expect(err).NotTo(HaveOccurred())

@@ -172,8 +172,10 @@ judge() {
   local bin="$WORK/judge"
   mkdir -p "$bin/usr/local/bin" "$bin/var/cache/codequest"
   CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$bin/usr/local/bin/judge" ./cmd/judge
+  CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$bin/usr/local/bin/codequest-sandbox-init" ./cmd/codequest-sandbox-init
   JUDGE_LAYERS=("$base" "$ts" "$godir" "$bin")
-  cached judge "$(key "$JUDGE_RECIPE" "$base.sha256" "$ts/opt/typescript/package-lock.json" "$bin/usr/local/bin/judge")" \
+  cached judge "$(key "$JUDGE_RECIPE" "$base.sha256" "$ts/opt/typescript/package-lock.json" "$bin/usr/local/bin/judge" \
+    "$bin/usr/local/bin/codequest-sandbox-init")" \
     ghcr.io/codequest-dev/judge
 }
 
@@ -193,9 +195,11 @@ codequest() {
   mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/tmp"
   chmod 1777 "$root/tmp"
   CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o "$root/usr/local/bin/codequest" ./cmd/codequest
+  CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o "$root/usr/local/bin/codequest-sandbox-init" ./cmd/codequest-sandbox-init
   cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
   cp sandbox/images/codequest/etc/passwd sandbox/images/codequest/etc/group "$root/etc/"
-  cached codequest "$(key "$CODEQUEST_RECIPE" "$root/usr/local/bin/codequest" "$root/etc/ssl/certs/ca-certificates.crt" \
+  cached codequest "$(key "$CODEQUEST_RECIPE" "$root/usr/local/bin/codequest" "$root/usr/local/bin/codequest-sandbox-init" \
+    "$root/etc/ssl/certs/ca-certificates.crt" \
     "$root/etc/passwd" "$root/etc/group")" ghcr.io/codequest-dev/codequest
 }
 

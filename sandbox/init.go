@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +21,43 @@ const (
 	initArg0 = "codequest-sandbox-init"
 	initEnv  = "CODEQUEST_SANDBOX_INIT"
 )
+
+// InitName is the dedicated init binary, cmd/codequest-sandbox-init: a
+// few MB that reach Main in about a millisecond. Any binary that calls
+// Main can be the init, but a large one pays for its every package's
+// initialisation on every run (codequest's: ~15 ms).
+const InitName = "codequest-sandbox-init"
+
+// FindInit returns InitName next to the running executable, or "" when it
+// is not there. It does not search PATH: the init must come from the same
+// build as the judge that runs it.
+func FindInit() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(self), InitName)
+	if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return ""
+	}
+	return p
+}
+
+// initProtocol fingerprints what the judge and the init exchange (the
+// fields of initConfig and initReport). The judge passes it in initEnv and
+// an init built from other sources refuses to run, rather than misread
+// its configuration.
+var initProtocol = func() string {
+	h := fnv.New64a()
+	for _, v := range []any{initConfig{}, initReport{}} {
+		t := reflect.TypeOf(v)
+		for i := range t.NumField() {
+			f := t.Field(i)
+			fmt.Fprintf(h, "%s %s %s;", f.Name, f.Type, f.Tag)
+		}
+	}
+	return strconv.FormatUint(h.Sum64(), 36)
+}()
 
 // initConfig is what the judge sends the run's init on fd 3.
 type initConfig struct {
@@ -39,6 +79,9 @@ type initConfig struct {
 	Stack       int64         `json:"stack"`
 	NProc       int           `json:"nproc"`
 	Seccomp     bool          `json:"seccomp"`
+	// JoinNetwork: the init was started in the judge's network namespace
+	// and joins the shared one on fd 5 before anything else.
+	JoinNetwork bool `json:"join_network"`
 }
 
 // initReport is what the init sends back on fd 4.
@@ -55,17 +98,28 @@ type initReport struct {
 // binary that uses a Sandbox: when the process is a run's init it does the
 // init's work and exits; otherwise it returns at once.
 func Main() {
-	if len(os.Args) == 0 || os.Args[0] != initArg0 || os.Getenv(initEnv) != "1" {
+	if len(os.Args) == 0 || os.Args[0] != initArg0 {
 		return
 	}
-	os.Exit(runInit())
+	protocol, ok := os.LookupEnv(initEnv)
+	if !ok {
+		return
+	}
+	// Namespaces joined with setns are the calling thread's: the init
+	// joins and forks the program from this one thread.
+	runtime.LockOSThread()
+	os.Exit(runInit(protocol))
 }
 
-func runInit() int {
+func runInit(protocol string) int {
 	rep := os.NewFile(4, "report")
 	fail := func(err error) int {
 		json.NewEncoder(rep).Encode(initReport{Error: err.Error()})
 		return 1
+	}
+	if protocol != initProtocol {
+		self, _ := os.Executable()
+		return fail(fmt.Errorf("the sandbox init %s was built from other sources than the judge (protocol %s, the judge speaks %s): rebuild them together", self, initProtocol, protocol))
 	}
 	syscall.CloseOnExec(3)
 	syscall.CloseOnExec(4)
@@ -81,6 +135,11 @@ func runInit() int {
 		return fail(fmt.Errorf("read config: %w", err))
 	}
 	cf.Close()
+	if cfg.JoinNetwork {
+		if err := joinNetwork(5); err != nil {
+			return fail(err)
+		}
+	}
 	if err := setupRoot(&cfg); err != nil {
 		return fail(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,6 +48,10 @@ const gvisorPollSlack = 64 << 20
 type Layers struct {
 	// Namespaces created for each run.
 	Namespaces []string `json:"namespaces"`
+	// SharedNetwork: runs given a Network (NewNetwork) share its empty
+	// network namespace instead of creating one each; the judge shares
+	// one among the runs of one submission.
+	SharedNetwork bool `json:"shared_network"`
 	// UserNamespace: runs get a user namespace (false: the judge is root and
 	// drops to an unprivileged uid instead).
 	UserNamespace bool `json:"user_namespace"`
@@ -78,7 +81,7 @@ func detectLayers(cfg Config) Layers {
 	l := Layers{
 		Namespaces: []string{"pid", "mount", "net", "ipc", "uts"},
 		PivotRoot:  true,
-		Seccomp:    seccomp.Supported(),
+		Seccomp:    seccompSupported(),
 		GVisor:     isGVisor(),
 	}
 	if !l.Seccomp {

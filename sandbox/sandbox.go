@@ -42,8 +42,8 @@ type Config struct {
 	// gets its own uid, so RLIMIT_NPROC counts only its processes).
 	// Default 2000000 + 1000 × (pid mod 1000).
 	UIDBase int
-	// InitPath is the binary re-executed as the runs' init; it must call
-	// Main first thing. Default /proc/self/exe.
+	// InitPath is the binary executed as the runs' init; it must call Main
+	// first thing. Default: FindInit, else /proc/self/exe (this binary).
 	InitPath string
 	// ForceNoCgroup and ForceRSSPoll select the degraded mechanisms even
 	// where the host has cgroups (for tests of the gVisor path).
@@ -138,7 +138,10 @@ type Spec struct {
 	// CloseFiles closes Stdin, Stdout and Stderr once the run has started
 	// (for pipes wired between two runs, so each sees the other's end).
 	CloseFiles bool
-	Limits     Limits
+	// Network, if set, is the run's network namespace (see NewNetwork);
+	// otherwise the run gets a fresh one.
+	Network *Network
+	Limits  Limits
 }
 
 // Result is what a run did.
@@ -188,6 +191,9 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		cfg.ReadOnly = DefaultReadOnly
 	}
 	if cfg.InitPath == "" {
+		cfg.InitPath = FindInit()
+	}
+	if cfg.InitPath == "" {
 		cfg.InitPath = "/proc/self/exe"
 	}
 	if cfg.UIDBase == 0 {
@@ -220,12 +226,20 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		}
 	}
 	s.layers.fill(s.cgroups, cfg)
+	if err := probeSharedNetwork(); err != nil {
+		s.layers.Notes = append(s.layers.Notes, "runs cannot share a network namespace ("+err.Error()+"): each run creates its own")
+	} else {
+		s.layers.SharedNetwork = true
+	}
 	s.memMeasure, s.memPollSlack = s.layers.MemoryMeasure, s.layers.MemoryPollSlack
 	return s, nil
 }
 
 // Layers reports the isolation layers in force.
 func (s *Sandbox) Layers() Layers { return s.layers }
+
+// InitPath is the binary the runs' init is executed from.
+func (s *Sandbox) InitPath() string { return s.cfg.InitPath }
 
 // Close removes the shared state.
 func (s *Sandbox) Close() error {
@@ -362,13 +376,19 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec) (*Result, error) {
 
 	attr := &os.ProcAttr{
 		Dir:   "/",
-		Env:   []string{initEnv + "=1"},
+		Env:   []string{initEnv + "=" + initProtocol},
 		Files: []*os.File{stdin, stdout, stderr, cfgR, repW},
 		Sys: &syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET |
 				syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
 			Setsid: true,
 		},
+	}
+	if spec.Network != nil && spec.Network.f != nil {
+		// The init joins it (fd 5) before it does anything else.
+		attr.Files = append(attr.Files, spec.Network.f)
+		attr.Sys.Cloneflags &^= syscall.CLONE_NEWNET
+		cfg.JoinNetwork = true
 	}
 	start := time.Now()
 	proc, err := os.StartProcess(s.cfg.InitPath, []string{initArg0}, attr)

@@ -68,27 +68,86 @@ func TestIsolation(t *testing.T) {
 		{"scratch writable", "cd /work && echo hi > f && cat f", "hi\n"},
 		{"only own processes", "ls /proc | grep -c '^[0-9]'", "small"},
 		{"mount denied", "mount -t tmpfs none /work 2>/dev/null || echo denied", "denied\n"},
+		// An unprivileged user namespace is the kernel's to give; the
+		// seccomp filter refuses it.
+		{"user namespace denied", "unshare -U true 2>/dev/null || echo denied", "denied\n"},
 		{"fds closed", "ls /proc/self/fd | wc -l", "4\n"}, // 0,1,2 and the one ls opens
 	}
+	network, err := s.NewNetwork()
+	if err != nil || network == nil {
+		t.Fatalf("NewNetwork: %v %v (%v)", network, err, s.Layers().Notes)
+	}
+	defer network.Close()
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			res := run(t, s, tc.script, Limits{})
-			got := string(res.Stdout)
-			switch tc.want {
-			case "not0":
-				if strings.TrimSpace(got) == "0" || got == "" {
-					t.Errorf("uid %q, want non-root", got)
-				}
-			case "small":
-				if got == "" || strings.TrimSpace(got) > "9" && len(strings.TrimSpace(got)) > 1 {
-					t.Errorf("%q processes visible, want only the run's", got)
-				}
-			default:
-				if got != tc.want {
-					t.Errorf("got %q (stderr %q), want %q", got, res.Stderr, tc.want)
-				}
+		// A run alone and a run in a shared network namespace (the
+		// judge's tests) are isolated alike.
+		for _, net := range []*Network{nil, network} {
+			name := tc.name
+			if net != nil {
+				name += "/shared network"
 			}
-		})
+			t.Run(name, func(t *testing.T) {
+				res, err := s.Run(context.Background(), Spec{Args: []string{"/bin/sh", "-c", tc.script}, Env: shEnv, Network: net})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkIsolation(t, tc.want, res)
+			})
+		}
+	}
+}
+
+func checkIsolation(t *testing.T, want string, res *Result) {
+	got := string(res.Stdout)
+	switch want {
+	case "not0":
+		if strings.TrimSpace(got) == "0" || got == "" {
+			t.Errorf("uid %q, want non-root", got)
+		}
+	case "small":
+		if got == "" || strings.TrimSpace(got) > "9" && len(strings.TrimSpace(got)) > 1 {
+			t.Errorf("%q processes visible, want only the run's", got)
+		}
+	default:
+		if got != want {
+			t.Errorf("got %q (stderr %q), want %q", got, res.Stderr, want)
+		}
+	}
+}
+
+// Runs given one Network share its namespace; other runs, other Networks
+// and the host each have their own.
+func TestSharedNetwork(t *testing.T) {
+	s := newTestSandbox(t, Config{})
+	a, err := s.NewNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := s.NewNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ns := func(n *Network) string {
+		t.Helper()
+		res, err := s.Run(context.Background(), Spec{Args: []string{"/bin/readlink", "/proc/self/ns/net"}, Network: n})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("%v %+v", err, res)
+		}
+		return string(res.Stdout)
+	}
+	host, _ := os.Readlink("/proc/self/ns/net")
+	a1, a2, b1, fresh1, fresh2 := ns(a), ns(a), ns(b), ns(nil), ns(nil)
+	if a1 != a2 {
+		t.Errorf("two runs in one Network: %q and %q", a1, a2)
+	}
+	seen := map[string]bool{host + "\n": true}
+	for _, n := range []string{a1, b1, fresh1, fresh2} {
+		if seen[n] {
+			t.Errorf("namespace %q shared where it must not be (host %s, a %s, b %s, fresh %s %s)", n, host, a1, b1, fresh1, fresh2)
+		}
+		seen[n] = true
 	}
 }
 
@@ -227,6 +286,46 @@ time.sleep(30)
 		got := treeRSS(cmd.Process.Pid, m) >> 20
 		if got < 96 || got > 140 {
 			t.Errorf("%s: %d MiB, want 96 to 140", m, got)
+		}
+	}
+}
+
+// Making network namespaces must not end the threads it borrows: a child
+// started with Pdeathsig from such a thread earlier (the harness's
+// services, `codequest dev`'s) would be killed with it. Go ends a thread
+// only when a goroutine exits locked to it, so no thread may disappear.
+func TestNetworkKeepsThreads(t *testing.T) {
+	s := newTestSandbox(t, Config{})
+	threads := func() map[string]bool {
+		entries, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, e := range entries {
+			m[e.Name()] = true
+		}
+		return m
+	}
+	before := threads()
+	for range 50 {
+		n, err := s.NewNetwork()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Close()
+	}
+	after := threads()
+	for tid := range before {
+		if !after[tid] {
+			t.Fatalf("thread %s ended while network namespaces were made (before %v, after %v)", tid, before, after)
+		}
+	}
+	// And every thread is back in this process's namespace.
+	self, _ := os.Readlink("/proc/self/ns/net")
+	for tid := range after {
+		if ns, err := os.Readlink("/proc/self/task/" + tid + "/ns/net"); err == nil && ns != self {
+			t.Errorf("thread %s is left in %s, not %s", tid, ns, self)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,7 +77,7 @@ func controller(ctx context.Context, args []string) error {
 	fs.integer(&localParallel, "local-parallel", "CODEQUEST_LOCAL_PARALLEL", "tests of one judging run at once with --executor=local (default: the CPUs this process may use, plus one)")
 	fs.integer(&localQueue, "local-queue", "CODEQUEST_LOCAL_QUEUE", "judgings waiting at most with --executor=local")
 	fs.str(&packageDir, "package-cache", "CODEQUEST_PACKAGE_CACHE", "folder of unpacked problem packages (default: user cache)")
-	fs.str(&sandboxInit, "sandbox-init", "CODEQUEST_SANDBOX_INIT", "judge binary the local sandbox runs as its init (default: judge next to this binary, else on PATH)")
+	fs.str(&sandboxInit, "sandbox-init", "CODEQUEST_SANDBOX_INIT", "binary the local sandbox runs as every run's init (default: codequest-sandbox-init next to this binary, else judge next to it or on PATH)")
 	fs.str(&verify, "verify-packages", "CODEQUEST_VERIFY_PACKAGES", "judge packages' labelled submissions here: true, false or auto (true with --executor=local)")
 	fs.boolean(&requireVerification, "require-verification", "CODEQUEST_REQUIRE_VERIFICATION", "a Problem is Ready only when its labelled submissions agree")
 	fs.str(&logFormat, "log-format", "CODEQUEST_LOG_FORMAT", "json or text")
@@ -132,7 +133,7 @@ func controller(ctx context.Context, args []string) error {
 	var local *judge.Judge
 	if executor == "local" || verify == "true" {
 		if sandboxInit == "" {
-			sandboxInit = findJudge()
+			sandboxInit = findSandboxInit(log)
 		}
 		sb, err := sandbox.New(ctx, sandbox.Config{InitPath: sandboxInit})
 		if err != nil {
@@ -215,16 +216,31 @@ func cacheRoot() string {
 	return filepath.Join(home, ".cache", "codequest")
 }
 
-// findJudge locates the judge binary: next to this one, else on PATH.
-func findJudge() string {
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), "judge")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("judge"); err == nil {
+// findSandboxInit picks the local sandbox's init: codequest-sandbox-init
+// next to this binary, else the judge binary next to it or on PATH (both
+// start in milliseconds). This binary itself would do, at ~15 ms a run for
+// the initialisation of all it links; it is the last resort.
+func findSandboxInit(log *slog.Logger) string {
+	if p := sandbox.FindInit(); p != "" {
 		return p
 	}
-	return "judge"
+	p := ""
+	if self, err := os.Executable(); err == nil {
+		if q := filepath.Join(filepath.Dir(self), "judge"); fileExists(q) {
+			p = q
+		}
+	}
+	if p == "" {
+		p, _ = exec.LookPath("judge")
+	}
+	if p == "" {
+		p = "/proc/self/exe"
+	}
+	log.Warn("no "+sandbox.InitName+" next to this binary (make build puts it there): every sandboxed run starts a slower init", "init", p)
+	return p
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
 }

@@ -115,7 +115,7 @@ func startJudging(ctx context.Context, log *slog.Logger, root, dataDir, kubeconf
 		d.stop()
 		return nil, fmt.Errorf("controller manager: %w", err)
 	}
-	sb, err := sandbox.New(ctx, sandbox.Config{InitPath: findJudge()})
+	sb, err := sandbox.New(ctx, sandbox.Config{InitPath: findSandboxInit(log)})
 	if err != nil {
 		d.stop()
 		return nil, fmt.Errorf("sandbox (run as root; see docs/judge.md): %w", err)

@@ -12,10 +12,12 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-# The root filesystem: the binary, the CA bundle (object storage and mail over
+# The root filesystem: the binary and its sandbox init (the local executor), the CA bundle (object storage and mail over
 # TLS), a passwd/group that name uid 65532, and a world-writable /tmp.
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" \
       -o /rootfs/usr/local/bin/codequest ./cmd/codequest \
+ && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" \
+      -o /rootfs/usr/local/bin/codequest-sandbox-init ./cmd/codequest-sandbox-init \
  && mkdir -p /rootfs/etc/ssl/certs /rootfs/tmp \
  && chmod 1777 /rootfs/tmp \
  && cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ \

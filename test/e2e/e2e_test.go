@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -27,6 +26,7 @@ import (
 	"github.com/codequest-dev/codequest/controllers"
 	"github.com/codequest-dev/codequest/judge"
 	"github.com/codequest-dev/codequest/sandbox"
+	"github.com/codequest-dev/codequest/sandbox/sandboxtest"
 	"github.com/codequest-dev/codequest/test/harness"
 )
 
@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 type platform struct {
 	api, replica *apitest.Env
 	kube         *harness.Cluster
-	judgeBin     string
+	sandboxInit  string
 	// StopController stops the running controller manager (as a crash or
 	// a rollout would); startController starts another.
 	StopController func()
@@ -49,7 +49,7 @@ func start(t testing.TB, opts ...apitest.Option) *platform {
 	t.Helper()
 	kube := harness.Kube(t)
 	api := apitest.New(t, append(opts, apitest.WithKube(kube))...)
-	p := &platform{api: api, replica: api.Replica(t), kube: kube, judgeBin: buildJudge(t)}
+	p := &platform{api: api, replica: api.Replica(t), kube: kube, sandboxInit: sandboxtest.BuildInit(t)}
 	ctrl.SetLogger(logr.Discard())
 	p.startController(t)
 	return p
@@ -69,7 +69,7 @@ func (p *platform) startController(t testing.TB) {
 	// The sandbox's init is the small static judge binary, as in
 	// production: a big test binary as init would count against each
 	// run's memory.
-	sb, err := sandbox.New(ctx, sandbox.Config{InitPath: p.judgeBin})
+	sb, err := sandbox.New(ctx, sandbox.Config{InitPath: p.sandboxInit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,17 +98,6 @@ func (p *platform) startController(t testing.TB) {
 		})
 	}
 	t.Cleanup(p.StopController)
-}
-
-func buildJudge(t testing.TB) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "judge")
-	cmd := exec.Command("go", "build", "-o", out, "../../cmd/judge")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the judge: %v\n%s", err, b)
-	}
-	return out
 }
 
 // publishDouble imports the double fixture as a new problem, waits for the
