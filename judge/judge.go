@@ -30,6 +30,7 @@ type Runner interface {
 	Run(ctx context.Context, spec sandbox.Spec) (*sandbox.Result, error)
 	CompileUID() int
 	Layers() sandbox.Layers
+	NewNetwork() (*sandbox.Network, error)
 }
 
 // Config configures a Judge.
@@ -156,7 +157,10 @@ type Options struct {
 
 // compiled is a program ready to run.
 type compiled struct {
-	lang   *Language
+	lang *Language
+	// net is the judging's network namespace, shared by the program's
+	// runs (nil: one per run).
+	net    *sandbox.Network
 	Dir    string `json:"-"`
 	OK     bool   `json:"ok"`
 	Output string `json:"output"`
@@ -180,6 +184,14 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 	}
 	res.TimeLimitMillis = p.TimeLimit.Milliseconds()
 	progress(Progress{Phase: "compiling"})
+	// The program's runs share one network namespace: they are one
+	// submitter's, and a namespace of their own each would cost more than
+	// the rest of their isolation. Checkers and interactors get their own.
+	network, err := j.cfg.Sandbox.NewNetwork()
+	if err != nil {
+		return nil, err
+	}
+	defer network.Close() // after the runs are stopped (deferred below)
 	// A check-only compile overlaps the tests, which run on a copy of the
 	// source; their results count only once the check passed.
 	var runs *testRuns
@@ -189,6 +201,7 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 			return nil, err
 		}
 		defer cleanup()
+		staged.net = network
 		runs = j.startTests(ctx, p, staged, nil, opts.KeepOutput)
 		defer runs.stop() // before cleanup: no run outlives its source
 	}
@@ -196,6 +209,7 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 	if err != nil {
 		return nil, err
 	}
+	prog.net = network
 	res.CompileMillis, res.CompileCached = prog.Millis, prog.Cached
 	if !prog.OK {
 		res.Verdict = CompilationError
@@ -553,9 +567,10 @@ func (j *Judge) programSpec(p *Problem, prog *compiled) sandbox.Spec {
 		binds = append(binds, sandbox.Bind{Source: b, Target: b})
 	}
 	return sandbox.Spec{
-		Args:  expand(prog.lang.Run, prog.Src, prog.Main, p.Memory>>20),
-		Env:   j.env(prog.lang),
-		Binds: binds,
+		Args:    expand(prog.lang.Run, prog.Src, prog.Main, p.Memory>>20),
+		Env:     j.env(prog.lang),
+		Binds:   binds,
+		Network: prog.net,
 		Limits: sandbox.Limits{
 			CPUTime: p.TimeLimit, WallTime: j.cfg.WallLimit(p.TimeLimit),
 			Memory: p.Memory + prog.lang.MemoryOverhead, Output: p.Output, Processes: 128,
