@@ -81,41 +81,73 @@ func (e *LocalExecutor) Start(ctx context.Context, sub *v1alpha1.Submission, pro
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	run := &localRun{uid: sub.UID, cancel: cancel, obs: Observation{State: StatePending, Message: "Waiting for a local judge worker"}}
+	// With a worker free the judging is under way when Start returns, so
+	// the reconcile that started it records Compiling in the same write.
+	started := false
+	select {
+	case e.slots <- struct{}{}:
+		started = true
+		run.obs = Observation{State: StateCompiling}
+	default:
+	}
 	e.runs[key] = run
-	go e.run(rctx, key, sub.DeepCopy(), prob.DeepCopy(), run)
+	go e.run(rctx, key, sub.DeepCopy(), prob.DeepCopy(), run, started)
 	return nil, nil
 }
 
-func (e *LocalExecutor) run(ctx context.Context, key types.NamespacedName, sub *v1alpha1.Submission, prob *v1alpha1.Problem, run *localRun) {
-	select {
-	case e.slots <- struct{}{}:
-	case <-ctx.Done():
-		return
+func (e *LocalExecutor) run(ctx context.Context, key types.NamespacedName, sub *v1alpha1.Submission, prob *v1alpha1.Problem, run *localRun, started bool) {
+	if !started {
+		select {
+		case e.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		e.update(key, run, sub, func(o *Observation) { o.State = StateCompiling })
 	}
 	defer func() { <-e.slots }()
-	e.update(key, run, sub, func(o *Observation) { o.State = StateCompiling })
-	// Progress of fast tests is coalesced: at most one status write per
-	// progressInterval, so a 20-test judging does not become 20 writes,
-	// watch events and database updates competing with the judge for CPU.
-	var notified time.Time
+	// Progress is coalesced: at most one status write per
+	// progressInterval (the first one interval after the start), so a
+	// judging of twenty quick tests is not twenty writes, watch events and
+	// database updates competing with its runs for CPU. What a write
+	// leaves out is written at the end of its interval.
+	var (
+		mu       sync.Mutex
+		notified = time.Now()
+		flush    *time.Timer
+	)
 	res, err := e.judgeOne(ctx, sub, prob, func(pr judge.Progress, passed int) {
 		if pr.Phase != "running" {
 			return
 		}
-		set := func(o *Observation) {
+		e.mu.Lock()
+		if e.runs[key] == run {
+			o := &run.obs
 			o.State, o.Test, o.Total, o.Passed = StateRunning, pr.Test, pr.Total, passed
 		}
-		if time.Since(notified) < progressInterval {
-			e.mu.Lock()
-			if e.runs[key] == run {
-				set(&run.obs)
-			}
-			e.mu.Unlock()
+		e.mu.Unlock()
+		mu.Lock()
+		defer mu.Unlock()
+		if flush != nil {
+			return // a write is due; it takes this progress along
+		}
+		wait := progressInterval - time.Since(notified)
+		if wait <= 0 {
+			notified = time.Now()
+			e.notify(key, run, sub)
 			return
 		}
-		notified = time.Now()
-		e.update(key, run, sub, set)
+		flush = time.AfterFunc(wait, func() {
+			mu.Lock()
+			flush, notified = nil, time.Now()
+			mu.Unlock()
+			e.notify(key, run, sub)
+		})
 	})
+	mu.Lock()
+	if flush != nil {
+		flush.Stop()
+	}
+	mu.Unlock()
 	if ctx.Err() != nil {
 		return
 	}
@@ -184,6 +216,17 @@ func (e *LocalExecutor) update(key types.NamespacedName, run *localRun, sub *v1a
 	}
 	f(&run.obs)
 	e.mu.Unlock()
+	e.notify(key, run, sub)
+}
+
+// notify has sub reconciled, which records run's observation.
+func (e *LocalExecutor) notify(key types.NamespacedName, run *localRun, sub *v1alpha1.Submission) {
+	e.mu.Lock()
+	current := e.runs[key] == run
+	e.mu.Unlock()
+	if !current {
+		return
+	}
 	select {
 	case e.events <- event.TypedGenericEvent[*v1alpha1.Submission]{Object: sub}:
 	default:

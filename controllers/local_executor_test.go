@@ -83,6 +83,22 @@ var _ = Describe("Single-machine mode: the local executor", Ordered, func() {
 		}, "2m").Should(Succeed())
 	})
 
+	It("writes progress at most once an interval, yet within one", func() {
+		// Each test takes half a second: the first write after the start
+		// comes one progress interval in, while test 1 still runs.
+		slow := newSubmission(ns, "slow", "sum", "import time\ntime.sleep(0.5)\na, b = map(int, input().split())\nprint(a + b)\n")
+		Expect(k8sClient.Create(ctx, slow)).To(Succeed())
+		Eventually(func(g Gomega) {
+			s := getSub(ctx, g, slow)
+			g.Expect(s.Status.Phase).To(Equal(v1alpha1.PhaseRunning), "%+v", s.Status)
+			g.Expect(s.Status.CurrentTest).To(BeEquivalentTo(1))
+			g.Expect(s.Status.TestsPassed).To(BeEquivalentTo(0))
+		}, "30s", "10ms").Should(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(getSub(ctx, g, slow).Status.Verdict).To(Equal(v1alpha1.VerdictAccepted))
+		}, "2m").Should(Succeed())
+	})
+
 	It("refuses to make a Problem Ready when a labelled submission disagrees", func() {
 		dir := GinkgoT().TempDir()
 		Expect(os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "sum")))).To(Succeed())

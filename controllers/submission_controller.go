@@ -191,6 +191,13 @@ func (r *SubmissionReconciler) reconcileStart(ctx context.Context, sub *v1alpha1
 	})
 	sub.Status.Message = msg
 	r.event(sub, "Normal", ReasonStarted, msg)
+	if ref == nil {
+		// An in-process executor may be judging already: one status
+		// write then says both Started and Compiling.
+		if obs, err := r.Executor.Observe(ctx, sub); err == nil && obs.State != StateAbsent && obs.State != StatePending {
+			return r.reconcileProgress(ctx, sub, obs)
+		}
+	}
 	return ctrl.Result{}, nil
 }
 
