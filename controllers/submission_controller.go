@@ -37,7 +37,6 @@ const (
 
 // Reasons of Submission conditions and Events.
 const (
-	ReasonQueued             = "Queued"
 	ReasonProblemNotFound    = "ProblemNotFound"
 	ReasonProblemNotReady    = "ProblemNotReady"
 	ReasonLanguageNotAllowed = "LanguageNotAllowed"
@@ -45,8 +44,6 @@ const (
 	ReasonStarted            = "Started"
 	ReasonJobLost            = "JobLost"
 	ReasonPending            = "Pending"
-	ReasonCompiling          = "Compiling"
-	ReasonRunning            = "Running"
 	ReasonJudged             = "Judged"
 	ReasonJudgingFailed      = "JudgingFailed"
 )
@@ -121,7 +118,8 @@ func (r *SubmissionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, r.Executor.Release(ctx, req.NamespacedName)
 	}
 	if sub.Status.Phase == "" {
-		r.setPhase(sub, v1alpha1.PhaseQueued, ReasonQueued, "Waiting to be judged")
+		r.setPhase(sub, v1alpha1.PhaseQueued)
+		sub.Status.Message = "Waiting to be judged"
 	}
 
 	obs, err := r.Executor.Observe(ctx, sub)
@@ -184,13 +182,13 @@ func (r *SubmissionReconciler) reconcileStart(ctx context.Context, sub *v1alpha1
 	if ref != nil {
 		msg = "Created judge Job " + ref.Name
 		log.Info("Created judge Job", "job", klog.KRef(sub.Namespace, ref.Name))
+		r.event(sub, "Normal", ReasonStarted, msg)
 	}
 	meta.SetStatusCondition(&sub.Status.Conditions, metav1.Condition{
 		Type: ConditionScheduled, Status: metav1.ConditionTrue, Reason: ReasonStarted, Message: msg,
 		ObservedGeneration: sub.Generation,
 	})
 	sub.Status.Message = msg
-	r.event(sub, "Normal", ReasonStarted, msg)
 	if ref == nil {
 		// An in-process executor may be judging already: one status
 		// write then says both Started and Compiling.
@@ -217,11 +215,15 @@ func (r *SubmissionReconciler) reconcileProgress(ctx context.Context, sub *v1alp
 		}
 		sub.Status.Message = msg
 	case StateCompiling:
-		r.setPhase(sub, v1alpha1.PhaseCompiling, ReasonCompiling, "Fetching the package and compiling")
+		if sub.Status.Phase != v1alpha1.PhaseCompiling {
+			r.setPhase(sub, v1alpha1.PhaseCompiling)
+			sub.Status.Message = "Fetching the package and compiling"
+		}
 	case StateRunning:
 		sub.Status.CurrentTest = int32(obs.Test)
 		sub.Status.TestsPassed = int32(obs.Passed)
-		r.setPhase(sub, v1alpha1.PhaseRunning, ReasonRunning, "Running the tests")
+		r.setPhase(sub, v1alpha1.PhaseRunning)
+		sub.Status.Message = "Running the tests"
 		if obs.Total > 0 {
 			sub.Status.Message = fmt.Sprintf("Running test %d/%d", obs.Test, obs.Total)
 		}
@@ -299,14 +301,16 @@ func (r *SubmissionReconciler) finish(sub *v1alpha1.Submission, o *Outcome) {
 	}
 }
 
-// setPhase moves sub to phase, with an Event when it changes.
-func (r *SubmissionReconciler) setPhase(sub *v1alpha1.Submission, phase v1alpha1.Phase, reason, msg string) {
+// setPhase moves sub to phase. Phases are the status's to show, not
+// Events': an Event is a write to the API server like a status patch, and
+// a Submission passes through its phases in a fraction of a second. Events
+// mark what a person looking at one may need: a wait and its reason, the
+// Job made, a lost judging, the outcome.
+func (r *SubmissionReconciler) setPhase(sub *v1alpha1.Submission, phase v1alpha1.Phase) {
 	if sub.Status.Phase == phase {
 		return
 	}
 	sub.Status.Phase = phase
-	sub.Status.Message = msg
-	r.event(sub, "Normal", reason, msg)
 }
 
 func (r *SubmissionReconciler) event(sub *v1alpha1.Submission, etype, reason, msg string) {
