@@ -159,6 +159,36 @@ func (p *cgroupParent) newRun(name string, lim Limits, limitMemory bool) (*cgrou
 // memorySlack is what the cgroup allows above the run's memory limit.
 const memorySlack = 8 << 20
 
+// taskFiles are the v1 `tasks` files through which a thread moves itself
+// into the run's cgroups (nil on v2, whose domain cgroups take whole
+// processes only).
+func (r *cgroupRun) taskFiles() []string {
+	if r.v2 {
+		return nil
+	}
+	var files []string
+	for _, d := range r.dirs {
+		files = append(files, filepath.Join(d, "tasks"))
+	}
+	return files
+}
+
+// joinCgroups moves the calling thread into the cgroups of files (writing
+// "0" to each `tasks` file). A thread moving itself is the one migration
+// the kernel makes without taking cgroup_threadgroup_rwsem for writing,
+// which every fork on the machine takes for reading: moving the init by
+// pid (add) cost ~0.2 ms on a quiet machine and 1-2 ms a run with three
+// runs starting at once.
+func joinCgroups(files []string) error {
+	for _, f := range files {
+		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+			return fmt.Errorf("join cgroup %s: %w", filepath.Dir(f), err)
+		}
+	}
+	return nil
+}
+
+// add moves process pid into the run's cgroups.
 func (r *cgroupRun) add(pid int) error {
 	for _, d := range r.dirs {
 		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {

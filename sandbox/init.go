@@ -82,6 +82,9 @@ type initConfig struct {
 	// JoinNetwork: the init was started in the judge's network namespace
 	// and joins the shared one on fd 5 before anything else.
 	JoinNetwork bool `json:"join_network"`
+	// JoinCgroups: cgroup v1 `tasks` files the init's main thread (which
+	// forks the program) moves itself into, before anything else.
+	JoinCgroups []string `json:"join_cgroups,omitempty"`
 }
 
 // initReport is what the init sends back on fd 4.
@@ -105,8 +108,9 @@ func Main() {
 	if !ok {
 		return
 	}
-	// Namespaces joined with setns are the calling thread's: the init
-	// joins and forks the program from this one thread.
+	// Namespaces joined with setns and cgroups joined through `tasks` are
+	// the calling thread's: the init joins and forks the program from this
+	// one thread.
 	runtime.LockOSThread()
 	os.Exit(runInit(protocol))
 }
@@ -135,6 +139,9 @@ func runInit(protocol string) int {
 		return fail(fmt.Errorf("read config: %w", err))
 	}
 	cf.Close()
+	if err := joinCgroups(cfg.JoinCgroups); err != nil {
+		return fail(err)
+	}
 	if cfg.JoinNetwork {
 		if err := joinNetwork(5); err != nil {
 			return fail(err)

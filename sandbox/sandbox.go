@@ -384,6 +384,12 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec) (*Result, error) {
 			Setsid: true,
 		},
 	}
+	if cg != nil && !s.layers.GVisor {
+		// v1: the init's main thread moves itself (cheap, see joinCgroups)
+		// before it forks the program; v2 and gVisor's cgroupfs: the init
+		// is moved by pid below.
+		cfg.JoinCgroups = cg.taskFiles()
+	}
 	if spec.Network != nil && spec.Network.f != nil {
 		// The init joins it (fd 5) before it does anything else.
 		attr.Files = append(attr.Files, spec.Network.f)
@@ -409,7 +415,7 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 	repW.Close()
 	cfgR.Close()
-	if cg != nil {
+	if cg != nil && cfg.JoinCgroups == nil {
 		if err := cg.add(proc.Pid); err != nil {
 			proc.Kill()
 			proc.Wait()

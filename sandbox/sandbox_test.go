@@ -329,3 +329,33 @@ func TestNetworkKeepsThreads(t *testing.T) {
 		}
 	}
 }
+
+// The program runs in the run's own cgroups (the init's main thread joins
+// them before it forks the program, or the init is moved there by pid).
+func TestRunCgroup(t *testing.T) {
+	s := newTestSandbox(t, Config{})
+	if s.Layers().Cgroup == "none" {
+		t.Fatalf("no cgroups on this host: %v", s.Layers().Notes)
+	}
+	res := run(t, s, "cat /proc/self/cgroup", Limits{})
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			t.Fatalf("cgroup line %q", line)
+		}
+		if s.Layers().Cgroup == "v2" && f[0] != "0" {
+			continue
+		}
+		if s.Layers().Cgroup == "v1" && !strings.Contains(","+f[1]+",", ",memory,") && !strings.Contains(","+f[1]+",", ",pids,") && !strings.Contains(","+f[1]+",", ",cpuacct,") {
+			continue
+		}
+		n++
+		if !strings.Contains(f[2], "/run-") {
+			t.Errorf("program in %s, not in the run's cgroup", line)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no run cgroup found in %q", res.Stdout)
+	}
+}
