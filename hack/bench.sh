@@ -35,7 +35,7 @@ if [[ $group == all || $group == operator ]]; then
 fi
 if [[ $group == all || $group == e2e ]]; then
   echo; echo "== submissions on one machine: submit -> verdict (codequest vs bare), fan-out to 1,000 watchers"
-  go test ./test/e2e/ -run '^$' -bench 'SubmitToVerdict' -benchtime 10x
+  go test ./test/e2e/ -run '^$' -bench 'SubmitToVerdict' -benchtime 50x
   go test ./test/e2e/ -run '^$' -bench 'Fanout' -benchtime 3x
 fi
 if [[ $group == all || $group == cluster ]]; then

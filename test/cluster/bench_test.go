@@ -103,21 +103,18 @@ func BenchmarkSubmitToVerdict(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				stream, err := learner.Submissions.WatchSubmission(ctx, connect.NewRequest(&codequestv1.WatchSubmissionRequest{SubmissionId: res.Msg.GetSubmission().GetId()}))
+				msgs, err := apitest.Watch(ctx, learner, res.Msg.GetSubmission().GetId())
 				if err != nil {
 					b.Fatal(err)
 				}
-				var last *codequestv1.Submission
-				for stream.Receive() {
-					last = stream.Msg().GetSubmission()
-				}
+				last := msgs[len(msgs)-1].GetSubmission()
 				lat = append(lat, time.Since(start))
 				if last.GetVerdict() != codequestv1.Verdict_VERDICT_ACCEPTED {
 					b.Fatalf("verdict %v: %s", last.GetVerdict(), last.GetMessage())
 				}
 			}
-			b.ReportMetric(float64(percentile(lat, 0.5).Milliseconds()), "p50-ms")
-			b.ReportMetric(float64(percentile(lat, 0.99).Milliseconds()), "p99-ms")
+			b.ReportMetric(float64(apitest.Percentile(lat, 0.5).Milliseconds()), "p50-ms")
+			b.ReportMetric(float64(apitest.Percentile(lat, 0.99).Milliseconds()), "p99-ms")
 		})
 	}
 }
@@ -194,10 +191,4 @@ func BenchmarkPodStarts(b *testing.B) {
 			b.ReportMetric(rates[len(rates)/2], "pods/s")
 		})
 	}
-}
-
-func percentile(d []time.Duration, p float64) time.Duration {
-	c := slices.Clone(d)
-	slices.Sort(c)
-	return c[min(len(c)-1, int(float64(len(c))*p))]
 }

@@ -205,21 +205,17 @@ func submitAndWatch(t *testing.T, ctx context.Context, subs []submission) map[st
 
 // watch streams a submission to its final message.
 func watch(t *testing.T, ctx context.Context, id string) (*codequestv1.Submission, []codequestv1.SubmissionPhase) {
-	stream, err := learner.Submissions.WatchSubmission(ctx, connect.NewRequest(&codequestv1.WatchSubmissionRequest{SubmissionId: id}))
+	msgs, err := apitest.Watch(ctx, learner, id)
 	if err != nil {
-		t.Errorf("watch %s: %v", id, err)
-		return nil, nil
+		t.Error(err)
 	}
 	var last *codequestv1.Submission
 	var phases []codequestv1.SubmissionPhase
-	for stream.Receive() {
-		last = stream.Msg().GetSubmission()
+	for _, m := range msgs {
+		last = m.GetSubmission()
 		if len(phases) == 0 || phases[len(phases)-1] != last.GetPhase() {
 			phases = append(phases, last.GetPhase())
 		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Errorf("watch %s: %v", id, err)
 	}
 	return last, phases
 }

@@ -47,12 +47,6 @@ func twentyTests(b *testing.B) string {
 	return dir
 }
 
-func percentile(d []time.Duration, p float64) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(float64(len(s))*p))]
-}
-
 var sources = map[string]string{
 	"python3": "print(2 * int(input()))\n",
 	"cpp":     "#include <bits/stdc++.h>\nint main() { long long n; std::cin >> n; std::cout << 2 * n << \"\\n\"; }\n",
@@ -97,21 +91,19 @@ func BenchmarkSubmitToVerdict(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				stream, err := lc.Submissions.WatchSubmission(ctx, connect.NewRequest(&codequestv1.WatchSubmissionRequest{SubmissionId: res.Msg.GetSubmission().GetId()}))
+				msgs, err := apitest.Watch(ctx, lc, res.Msg.GetSubmission().GetId())
 				if err != nil {
 					b.Fatal(err)
 				}
-				var last *codequestv1.Submission
-				for stream.Receive() {
-					last = stream.Msg().GetSubmission()
-				}
+				last := msgs[len(msgs)-1].GetSubmission()
 				lat = append(lat, time.Since(start))
 				if last.GetVerdict() != codequestv1.Verdict_VERDICT_ACCEPTED {
 					b.Fatalf("verdict %v", last)
 				}
 			}
-			b.ReportMetric(float64(percentile(lat, 0.5).Milliseconds()), "p50-ms")
-			b.ReportMetric(float64(percentile(lat, 0.99).Milliseconds()), "p99-ms")
+			b.ReportMetric(float64(apitest.Percentile(lat, 0.5).Milliseconds()), "p50-ms")
+			b.ReportMetric(float64(apitest.Percentile(lat, 0.99).Milliseconds()), "p99-ms")
+			b.ReportMetric(float64(slices.Max(lat).Milliseconds()), "max-ms")
 		})
 		b.Run("lang="+lang+"/path=bare", func(b *testing.B) {
 			dir := b.TempDir()
@@ -152,8 +144,9 @@ func BenchmarkSubmitToVerdict(b *testing.B) {
 				}
 				lat = append(lat, time.Since(start))
 			}
-			b.ReportMetric(float64(percentile(lat, 0.5).Milliseconds()), "p50-ms")
-			b.ReportMetric(float64(percentile(lat, 0.99).Milliseconds()), "p99-ms")
+			b.ReportMetric(float64(apitest.Percentile(lat, 0.5).Milliseconds()), "p50-ms")
+			b.ReportMetric(float64(apitest.Percentile(lat, 0.99).Milliseconds()), "p99-ms")
+			b.ReportMetric(float64(slices.Max(lat).Milliseconds()), "max-ms")
 		})
 	}
 }
@@ -226,8 +219,8 @@ func BenchmarkFanout(b *testing.B) {
 			b.Fatal(err)
 		}
 		done.Wait()
-		b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(apitest.Percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(apitest.Percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
 		b.ReportMetric(float64(slices.Max(lat).Microseconds())/1000, "max-ms")
 	}
 }

@@ -147,19 +147,9 @@ func (p *platform) signUp(t *testing.T, ctx context.Context, name string) (strin
 // watch streams a submission to its verdict and returns every message.
 func watch(t *testing.T, ctx context.Context, c apitest.Clients, id string) []*codequestv1.WatchSubmissionResponse {
 	t.Helper()
-	stream, err := c.Submissions.WatchSubmission(ctx, connect.NewRequest(&codequestv1.WatchSubmissionRequest{SubmissionId: id}))
+	got, err := apitest.Watch(ctx, c, id)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var got []*codequestv1.WatchSubmissionResponse
-	for stream.Receive() {
-		got = append(got, stream.Msg())
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatalf("watch %s: %v", id, err)
-	}
-	if len(got) == 0 {
-		t.Fatalf("watch %s: no message", id)
 	}
 	return got
 }
