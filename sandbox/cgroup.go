@@ -173,19 +173,31 @@ func (r *cgroupRun) taskFiles() []string {
 	return files
 }
 
-// joinCgroups moves the calling thread into the cgroups of files (writing
-// "0" to each `tasks` file). A thread moving itself is the one migration
-// the kernel makes without taking cgroup_threadgroup_rwsem for writing,
-// which every fork on the machine takes for reading: moving the init by
-// pid (add) cost ~0.2 ms on a quiet machine and 1-2 ms a run with three
-// runs starting at once.
-func joinCgroups(files []string) error {
-	for _, f := range files {
-		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
-			return fmt.Errorf("join cgroup %s: %w", filepath.Dir(f), err)
+// openCgroups opens the v1 `tasks` files of a run's cgroups and returns
+// the function that moves the calling thread into them (writing "0"). A
+// thread moving itself is the one migration the kernel makes without
+// taking cgroup_threadgroup_rwsem for writing, which every fork on the
+// machine takes for reading: moving the init by pid (add) cost ~0.2 ms on
+// a quiet machine and 1-2 ms a run with three runs starting at once.
+func openCgroups(files []string) (join func() error, err error) {
+	var fs []*os.File
+	for _, name := range files {
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open cgroup %s: %w", filepath.Dir(name), err)
 		}
+		fs = append(fs, f)
 	}
-	return nil
+	return func() error {
+		for _, f := range fs {
+			_, err := f.Write([]byte("0"))
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("join cgroup %s: %w", filepath.Dir(f.Name()), err)
+			}
+		}
+		return nil
+	}, nil
 }
 
 // add moves process pid into the run's cgroups.

@@ -64,9 +64,8 @@ type initConfig struct {
 	Root        string        `json:"root"`
 	ReadOnly    []string      `json:"read_only"`
 	Binds       []Bind        `json:"binds"`
-	Work        string        `json:"work"`
-	WorkRW      bool          `json:"work_rw"`
 	ScratchSize int64         `json:"scratch_size"`
+	CopySize    int64         `json:"copy_size"`
 	TmpSize     int64         `json:"tmp_size"`
 	Dir         string        `json:"dir"`
 	Args        []string      `json:"args"`
@@ -83,8 +82,12 @@ type initConfig struct {
 	// and joins the shared one on fd 5 before anything else.
 	JoinNetwork bool `json:"join_network"`
 	// JoinCgroups: cgroup v1 `tasks` files the init's main thread (which
-	// forks the program) moves itself into, before anything else.
+	// forks the program) moves itself into once its root is built (so the
+	// private copies are not charged to the run).
 	JoinCgroups []string `json:"join_cgroups,omitempty"`
+	// CgroupNamespace: the program gets a cgroup namespace rooted at the
+	// run's cgroup, so /proc/self/cgroup names no host cgroup.
+	CgroupNamespace bool `json:"cgroup_namespace"`
 }
 
 // initReport is what the init sends back on fd 4.
@@ -95,6 +98,9 @@ type initReport struct {
 	Signal   int    `json:"signal"`
 	CPUNs    int64  `json:"cpu_ns"`
 	MaxRSS   int64  `json:"max_rss"`
+	// CopyError: a writable private copy could not be handed back (too
+	// big, too many files).
+	CopyError string `json:"copy_error,omitempty"`
 }
 
 // Main must be called first thing in main (and in TestMain) of every
@@ -139,16 +145,28 @@ func runInit(protocol string) int {
 		return fail(fmt.Errorf("read config: %w", err))
 	}
 	cf.Close()
-	if err := joinCgroups(cfg.JoinCgroups); err != nil {
-		return fail(err)
-	}
 	if cfg.JoinNetwork {
 		if err := joinNetwork(5); err != nil {
 			return fail(err)
 		}
 	}
-	if err := setupRoot(&cfg); err != nil {
+	// The cgroups' files are opened now and joined once the root is
+	// built: after pivot_root their paths are gone.
+	join, err := openCgroups(cfg.JoinCgroups)
+	if err != nil {
 		return fail(err)
+	}
+	backs, err := setupRoot(&cfg)
+	if err != nil {
+		return fail(err)
+	}
+	if err := join(); err != nil {
+		return fail(err)
+	}
+	if cfg.CgroupNamespace {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fail(fmt.Errorf("cgroup namespace: %w", err))
+		}
 	}
 	if err := unix.Sethostname([]byte("sandbox")); err != nil {
 		return fail(fmt.Errorf("sethostname: %w", err))
@@ -217,6 +235,11 @@ func runInit(protocol string) int {
 		CPUNs:  ru.Utime.Nano() + ru.Stime.Nano(),
 		MaxRSS: ru.Maxrss << 10,
 	}
+	for _, b := range backs {
+		if err := b.finish(); err != nil && r.CopyError == "" {
+			r.CopyError = fmt.Sprintf("%s: %v", b.target, err)
+		}
+	}
 	if status.Exited() {
 		r.ExitCode = status.ExitStatus()
 	} else if status.Signaled() {
@@ -224,144 +247,6 @@ func runInit(protocol string) int {
 	}
 	json.NewEncoder(rep).Encode(r)
 	return 0
-}
-
-func setupRoot(cfg *initConfig) error {
-	root := cfg.Root
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make mounts private: %w", err)
-	}
-	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m,mode=755"); err != nil {
-		return fmt.Errorf("mount root tmpfs: %w", err)
-	}
-	for _, p := range cfg.ReadOnly {
-		if err := bindPath(root, p, p, false); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-	}
-	for _, b := range cfg.Binds {
-		if !filepath.IsAbs(b.Source) {
-			return fmt.Errorf("bind %s: source is not an absolute path", b.Source)
-		}
-		if err := bindPath(root, b.Source, b.Target, b.Writable); err != nil {
-			return err
-		}
-	}
-	work := filepath.Join(root, "work")
-	if cfg.Work != "" {
-		if err := bindPath(root, cfg.Work, "/work", cfg.WorkRW); err != nil {
-			return err
-		}
-	} else {
-		if err := os.MkdirAll(work, 0o755); err != nil {
-			return err
-		}
-		opts := fmt.Sprintf("size=%d,mode=700,uid=%d,gid=%d", cfg.ScratchSize, cfg.UID, cfg.UID)
-		if err := unix.Mount("tmpfs", work, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-			return fmt.Errorf("mount scratch: %w", err)
-		}
-	}
-	tmp := filepath.Join(root, "tmp")
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return err
-	}
-	if cfg.TmpSize > 0 {
-		opts := fmt.Sprintf("size=%d,mode=1777", cfg.TmpSize)
-		if err := unix.Mount("tmpfs", tmp, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-			return fmt.Errorf("mount tmp: %w", err)
-		}
-	}
-	proc := filepath.Join(root, "proc")
-	if err := os.MkdirAll(proc, 0o555); err != nil {
-		return err
-	}
-	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mount proc: %w", err)
-	}
-	dev := filepath.Join(root, "dev")
-	if err := os.MkdirAll(dev, 0o755); err != nil {
-		return err
-	}
-	for _, d := range []string{"null", "zero", "urandom", "random"} {
-		if err := bindPath(root, "/dev/"+d, "/dev/"+d, true); err != nil {
-			return err
-		}
-	}
-	for name, target := range map[string]string{
-		"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
-	} {
-		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
-			return err
-		}
-	}
-	old := filepath.Join(root, ".old")
-	if err := os.Mkdir(old, 0o700); err != nil {
-		return err
-	}
-	if err := unix.PivotRoot(root, old); err != nil {
-		return fmt.Errorf("pivot_root: %w", err)
-	}
-	if err := unix.Chdir("/"); err != nil {
-		return err
-	}
-	if err := unix.Unmount("/.old", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detach old root: %w", err)
-	}
-	if err := os.Remove("/.old"); err != nil {
-		return err
-	}
-	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-		return fmt.Errorf("remount root read-only: %w", err)
-	}
-	return nil
-}
-
-// bindPath binds host path src at dst inside root. A symbolic link is
-// recreated as a link.
-func bindPath(root, src, dst string, writable bool) error {
-	fi, err := os.Lstat(src)
-	if err != nil {
-		return fmt.Errorf("bind: %w", err)
-	}
-	target := filepath.Join(root, dst)
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return err
-	}
-	if fi.Mode()&os.ModeSymlink != 0 {
-		link, err := os.Readlink(src)
-		if err != nil {
-			return err
-		}
-		if _, err := os.Lstat(target); err == nil {
-			return nil
-		}
-		return os.Symlink(link, target)
-	}
-	if fi.IsDir() {
-		if err := os.MkdirAll(target, 0o755); err != nil {
-			return err
-		}
-	} else {
-		f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			return err
-		}
-		f.Close()
-	}
-	if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind %s: %w", src, err)
-	}
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NOSUID)
-	if !writable {
-		flags |= unix.MS_RDONLY
-	}
-	if !strings.HasPrefix(dst, "/dev/") {
-		flags |= unix.MS_NODEV
-	}
-	if err := unix.Mount("", target, "", flags, ""); err != nil {
-		return fmt.Errorf("remount %s: %w", dst, err)
-	}
-	return nil
 }
 
 func setRlimits(cfg *initConfig) error {

@@ -52,6 +52,10 @@ type Layers struct {
 	// network namespace instead of creating one each; the judge shares
 	// one among the runs of one submission.
 	SharedNetwork bool `json:"shared_network"`
+	// CgroupNamespace: runs get a cgroup namespace rooted at their cgroup,
+	// so /proc/self/cgroup names no host cgroup (gVisor offers one only
+	// with cgroup v2).
+	CgroupNamespace bool `json:"cgroup_namespace"`
 	// UserNamespace: runs get a user namespace (false: the judge is root and
 	// drops to an unprivileged uid instead).
 	UserNamespace bool `json:"user_namespace"`
@@ -102,6 +106,10 @@ func (l *Layers) fill(cg *cgroupParent, cfg Config) {
 		l.Cgroup = "v2"
 	default:
 		l.Cgroup = "v1"
+	}
+	l.CgroupNamespace = cg != nil && !l.GVisor
+	if cg != nil && l.GVisor {
+		l.Notes = append(l.Notes, "gVisor: no cgroup namespace (it offers one only with cgroup v2): /proc/self/cgroup shows the run's cgroup inside the sandbox")
 	}
 	if cg != nil && !l.GVisor && !cfg.ForceRSSPoll {
 		l.MemoryLimit = memCgroup

@@ -12,16 +12,12 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -39,8 +35,9 @@ type Config struct {
 	// folder under os.TempDir().
 	StateDir string
 	// UIDBase is the first of 1000 unprivileged uids given to runs (a run
-	// gets its own uid, so RLIMIT_NPROC counts only its processes).
-	// Default 2000000 + 1000 × (pid mod 1000).
+	// gets its own uid, so RLIMIT_NPROC counts only its processes). No two
+	// judges on one kernel may share them. Default: a block claimed on this
+	// host (see uids.go); judge pods pass UIDBaseForPod.
 	UIDBase int
 	// InitPath is the binary executed as the runs' init; it must call Main
 	// first thing. Default: FindInit, else /proc/self/exe (this binary).
@@ -63,6 +60,13 @@ type Bind struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	Writable bool   `json:"writable,omitempty"`
+	// Copy makes Target a private tmpfs holding a copy of the folder
+	// Source instead of a bind mount, so the run's mount table names no
+	// host path (a bind's source shows in /proc/self/mountinfo). A
+	// writable copy holds at most Limits.Copy bytes, and what it holds when
+	// the run ends is copied back into Source (folders and regular files
+	// only; Result.CopyError says why not).
+	Copy bool `json:"copy,omitempty"`
 }
 
 // Limits bound one run. Zero fields take the defaults noted.
@@ -76,6 +80,7 @@ type Limits struct {
 	FileSize  int64         // RLIMIT_FSIZE (default 64 MiB)
 	OpenFiles int           // RLIMIT_NOFILE (default 256)
 	Stack     int64         // RLIMIT_STACK (default Memory)
+	Copy      int64         // bytes a writable private copy (Bind.Copy) may hold (default 64 MiB)
 }
 
 func (l Limits) withDefaults() Limits {
@@ -106,6 +111,9 @@ func (l Limits) withDefaults() Limits {
 	if l.Stack <= 0 {
 		l.Stack = l.Memory
 	}
+	if l.Copy <= 0 {
+		l.Copy = 64 << 20
+	}
 	return l
 }
 
@@ -117,11 +125,8 @@ type Spec struct {
 	Env []string
 	// Dir is the working folder inside the run (default /work).
 	Dir string
-	// Work, if set, is a host folder bound at /work (writable if
-	// WorkWritable); otherwise /work is a fresh tmpfs of ScratchSize bytes.
-	Work         string
-	WorkWritable bool
-	ScratchSize  int64
+	// ScratchSize is the size of /work, a fresh tmpfs (default 16 MiB).
+	ScratchSize int64
 	// TmpSize > 0 gives a writable tmpfs /tmp of that size; otherwise /tmp
 	// is read-only and empty.
 	TmpSize int64
@@ -129,7 +134,9 @@ type Spec struct {
 	Binds []Bind
 	// UID runs the program as this uid (default: a fresh per-run uid).
 	UID int
-	// Stdin is the program's standard input (default /dev/null).
+	// Stdin is the program's standard input (default /dev/null). A
+	// regular file is given to the program as a sealed private copy, so
+	// that its descriptor names no host path.
 	Stdin *os.File
 	// Stdout and Stderr, if set, are given to the program as they are;
 	// otherwise they are captured into Result (stdout up to Limits.Output,
@@ -169,6 +176,9 @@ type Result struct {
 	Ended time.Time
 	// InitError is set when the run could not be set up inside.
 	InitError string
+	// CopyError is set when a writable private copy (Bind.Copy) could not
+	// be copied back: it outgrew Limits.Copy, or held too many files.
+	CopyError string
 }
 
 // Sandbox runs programs. Create it with New and release it with Close.
@@ -183,6 +193,7 @@ type Sandbox struct {
 	// memory and how far over the limit it lets it go (see layers.go).
 	memMeasure   string
 	memPollSlack int64
+	uidLock      *os.File // holds the claim on the uid block, if claimed
 }
 
 // New detects what the host offers and prepares the state the runs share.
@@ -196,10 +207,20 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if cfg.InitPath == "" {
 		cfg.InitPath = "/proc/self/exe"
 	}
-	if cfg.UIDBase == 0 {
-		cfg.UIDBase = 2000000 + 1000*(os.Getpid()%1000)
-	}
 	s := &Sandbox{cfg: cfg}
+	if cfg.UIDBase == 0 {
+		base, lock, err := claimUIDBlock()
+		if err != nil {
+			return nil, err
+		}
+		s.cfg.UIDBase, s.uidLock = base, lock
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
 	if cfg.StateDir == "" {
 		dir, err := os.MkdirTemp("", "codequest-sandbox-")
 		if err != nil {
@@ -218,7 +239,8 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	s.layers = detectLayers(cfg)
 	if !cfg.ForceNoCgroup {
-		cg, err := newCgroupParent(fmt.Sprintf("codequest-sandbox-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6))
+		// Named by the uid block, which no other judge here holds.
+		cg, err := newCgroupParent(fmt.Sprintf("codequest-sandbox-%d", s.cfg.UIDBase))
 		if err != nil {
 			s.layers.Notes = append(s.layers.Notes, "no cgroup: "+err.Error())
 		} else {
@@ -232,6 +254,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		s.layers.SharedNetwork = true
 	}
 	s.memMeasure, s.memPollSlack = s.layers.MemoryMeasure, s.layers.MemoryPollSlack
+	ok = true
 	return s, nil
 }
 
@@ -250,6 +273,10 @@ func (s *Sandbox) Close() error {
 	if s.ownsDir {
 		errs = append(errs, os.RemoveAll(s.cfg.StateDir))
 	}
+	if s.uidLock != nil {
+		errs = append(errs, s.uidLock.Close())
+		s.uidLock = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -262,365 +289,6 @@ func (s *Sandbox) nextUID() int {
 // CompileUID is the fixed uid compilers run as, so that a shared build
 // cache stays writable across compiles.
 func (s *Sandbox) CompileUID() int { return s.cfg.UIDBase }
-
-// Run runs spec in a fresh isolation context and returns what happened. An
-// error means the judge could not run it (not that the program failed).
-func (s *Sandbox) Run(ctx context.Context, spec Spec) (*Result, error) {
-	lim := spec.Limits.withDefaults()
-	if len(spec.Args) == 0 {
-		return nil, errors.New("sandbox run: no command")
-	}
-	uid := spec.UID
-	if uid == 0 {
-		uid = s.nextUID()
-	}
-	cfg := initConfig{
-		Root:        s.root,
-		ReadOnly:    s.cfg.ReadOnly,
-		Binds:       spec.Binds,
-		Work:        spec.Work,
-		WorkRW:      spec.WorkWritable,
-		ScratchSize: spec.ScratchSize,
-		TmpSize:     spec.TmpSize,
-		Dir:         spec.Dir,
-		Args:        spec.Args,
-		Env:         spec.Env,
-		UID:         uid,
-		CPU:         lim.CPUTime,
-		Wall:        lim.WallTime,
-		FileSize:    lim.FileSize,
-		OpenFiles:   lim.OpenFiles,
-		Stack:       lim.Stack,
-		NProc:       lim.Processes,
-		Seccomp:     s.layers.Seccomp,
-	}
-	if cfg.Dir == "" {
-		cfg.Dir = "/work"
-	}
-	if cfg.ScratchSize == 0 {
-		cfg.ScratchSize = 16 << 20
-	}
-
-	var cg *cgroupRun
-	if s.cgroups != nil {
-		var err error
-		cg, err = s.cgroups.newRun(fmt.Sprintf("run-%d", s.seq.Add(1)), lim, s.layers.MemoryLimit == memCgroup)
-		if err != nil {
-			return nil, fmt.Errorf("create run cgroup: %w", err)
-		}
-		defer cg.remove()
-	}
-
-	cfgR, cfgW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("config pipe: %w", err)
-	}
-	defer cfgR.Close()
-	defer cfgW.Close()
-	repR, repW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("report pipe: %w", err)
-	}
-	defer repR.Close()
-	defer repW.Close()
-
-	res := &Result{ExitCode: -1}
-	var closeAfterStart []*os.File
-	var wg sync.WaitGroup
-	stopOutput := make(chan struct{}, 1)
-
-	stdin := spec.Stdin
-	if stdin == nil {
-		f, err := os.Open(os.DevNull)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		stdin = f
-	}
-	stdout := spec.Stdout
-	var outBuf, errBuf bytes.Buffer
-	if stdout == nil {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return nil, err
-		}
-		defer r.Close()
-		stdout = w
-		closeAfterStart = append(closeAfterStart, w)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if capture(r, &outBuf, lim.Output) {
-				res.OutputExceeded = true
-				stopOutput <- struct{}{}
-			}
-		}()
-	}
-	stderr := spec.Stderr
-	if stderr == nil {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return nil, err
-		}
-		defer r.Close()
-		stderr = w
-		closeAfterStart = append(closeAfterStart, w)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			capture(r, &errBuf, lim.Stderr)
-			io.Copy(io.Discard, r)
-		}()
-	}
-
-	attr := &os.ProcAttr{
-		Dir:   "/",
-		Env:   []string{initEnv + "=" + initProtocol},
-		Files: []*os.File{stdin, stdout, stderr, cfgR, repW},
-		Sys: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET |
-				syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
-			Setsid: true,
-		},
-	}
-	if cg != nil && !s.layers.GVisor {
-		// v1: the init's main thread moves itself (cheap, see joinCgroups)
-		// before it forks the program; v2 and gVisor's cgroupfs: the init
-		// is moved by pid below.
-		cfg.JoinCgroups = cg.taskFiles()
-	}
-	if spec.Network != nil && spec.Network.f != nil {
-		// The init joins it (fd 5) before it does anything else.
-		attr.Files = append(attr.Files, spec.Network.f)
-		attr.Sys.Cloneflags &^= syscall.CLONE_NEWNET
-		cfg.JoinNetwork = true
-	}
-	start := time.Now()
-	proc, err := os.StartProcess(s.cfg.InitPath, []string{initArg0}, attr)
-	for _, f := range closeAfterStart {
-		f.Close()
-	}
-	if spec.CloseFiles {
-		for _, f := range []*os.File{spec.Stdin, spec.Stdout, spec.Stderr} {
-			if f != nil {
-				f.Close()
-			}
-		}
-	}
-	if err != nil {
-		close(stopOutput)
-		wg.Wait()
-		return nil, fmt.Errorf("start sandbox init: %w", err)
-	}
-	repW.Close()
-	cfgR.Close()
-	if cg != nil && cfg.JoinCgroups == nil {
-		if err := cg.add(proc.Pid); err != nil {
-			proc.Kill()
-			proc.Wait()
-			wg.Wait()
-			return nil, fmt.Errorf("add init to cgroup: %w", err)
-		}
-	}
-	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
-		proc.Kill()
-		proc.Wait()
-		wg.Wait()
-		return nil, fmt.Errorf("send sandbox config: %w", err)
-	}
-	cfgW.Close()
-
-	// Report reader.
-	var rep initReport
-	repDone := make(chan error, 1)
-	go func() {
-		data, err := io.ReadAll(repR)
-		if err == nil && len(data) > 0 {
-			err = json.Unmarshal(data, &rep)
-		} else if err == nil {
-			err = errors.New("no report")
-		}
-		repDone <- err
-	}()
-	waitDone := make(chan *os.ProcessState, 1)
-	go func() {
-		st, _ := proc.Wait()
-		waitDone <- st
-	}()
-
-	// Watch limits until init exits.
-	var peakPolled int64
-	var polledCPU time.Duration
-	wall := time.NewTimer(lim.WallTime)
-	defer wall.Stop()
-	tick := time.NewTicker(pollInterval(lim.CPUTime))
-	defer tick.Stop()
-	killed := false
-	var killedAt time.Time
-	kill := func() {
-		if !killed {
-			killed, killedAt = true, time.Now()
-			proc.Kill()
-			if cg != nil {
-				cg.killAll()
-			}
-		}
-	}
-	var state *os.ProcessState
-loop:
-	for {
-		select {
-		case state = <-waitDone:
-			break loop
-		case <-ctx.Done():
-			kill()
-		case <-wall.C:
-			res.WallExceeded = true
-			kill()
-		case <-stopOutput:
-			kill()
-		case <-tick.C:
-			cpu := s.cpuUsage(cg, proc.Pid)
-			polledCPU = max(polledCPU, cpu)
-			if cpu > lim.CPUTime {
-				res.CPUExceeded = true
-				kill()
-			}
-			if s.layers.MemoryLimit == memRSSPoll {
-				rss := treeRSS(proc.Pid, s.memMeasure)
-				if cg != nil && s.layers.GVisor {
-					// Both over-count: smaps counts a forked copy-on-write
-					// page in every process, the cgroup counts file pages.
-					// The smaller is the closer.
-					if u := cg.usage(); u > 0 && u < rss {
-						rss = u
-					}
-				}
-				if rss > peakPolled {
-					peakPolled = rss
-				}
-				if rss > lim.Memory+s.memPollSlack {
-					res.MemoryExceeded = true
-					kill()
-				}
-			}
-		}
-	}
-	res.Ended = time.Now()
-	if killed {
-		// The run ended when it was killed, not when the kernel finished
-		// reaping its namespace: a peer (an interactor) that reacts to the
-		// closed pipes must be seen to end after it.
-		res.Ended = killedAt
-	}
-	res.WallTime = res.Ended.Sub(start)
-	// The init is gone, so is its PID namespace: every process of the run
-	// has been sent SIGKILL by the kernel. Wait for the cgroup to drain.
-	if cg != nil {
-		cg.killAll()
-		cg.waitEmpty(2 * time.Second)
-	}
-	repErr := <-repDone
-	wg.Wait()
-	res.Stdout = outBuf.Bytes()
-	res.Stderr = errBuf.Bytes()
-
-	if repErr == nil && rep.Error == "" {
-		res.CPUTime = time.Duration(rep.CPUNs)
-		res.PeakMemory = rep.MaxRSS
-		if rep.Exited {
-			res.ExitCode = rep.ExitCode
-		} else {
-			res.Signal = syscall.Signal(rep.Signal)
-		}
-	} else {
-		if rep.Error != "" {
-			res.InitError = rep.Error
-		}
-		res.Signal = syscall.SIGKILL
-		if state != nil {
-			if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				res.Signal = ws.Signal()
-			}
-			ru, _ := state.SysUsage().(*syscall.Rusage)
-			if ru != nil {
-				res.CPUTime = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-				res.PeakMemory = ru.Maxrss << 10
-			}
-		}
-	}
-	if cg != nil {
-		if c := cg.cpuUsage(); c > 0 && (killed || res.CPUTime == 0) {
-			res.CPUTime = c
-		}
-		res.OOMKilled = cg.oomKills() > 0
-		if killed || rep.MaxRSS == 0 {
-			if p := cg.peak(); p > res.PeakMemory {
-				res.PeakMemory = p
-			}
-		}
-	}
-	if cg == nil && killed && polledCPU > res.CPUTime {
-		// The killed init's rusage misses its killed children.
-		res.CPUTime = polledCPU
-	}
-	if peakPolled > res.PeakMemory {
-		res.PeakMemory = peakPolled
-	}
-	if res.Signal == syscall.SIGXCPU || res.CPUTime > lim.CPUTime {
-		res.CPUExceeded = true
-	}
-	if res.InitError != "" && !killed {
-		return res, fmt.Errorf("sandbox init: %s", res.InitError)
-	}
-	// An init that died on its own, without reporting and without being
-	// killed at a limit, is the judge's failure, not the program's: its
-	// output must never pass for the program's (a compile error, say).
-	if repErr != nil && !killed && !res.OOMKilled && !res.MemoryExceeded && !res.CPUExceeded {
-		return res, fmt.Errorf("sandbox init died without a report (%v): %s", repErr, clipTail(res.Stderr, 300))
-	}
-	return res, nil
-}
-
-// clipTail returns at most the last n bytes of b, as text.
-func clipTail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
-
-func pollInterval(cpu time.Duration) time.Duration {
-	d := cpu / 20
-	if d < 5*time.Millisecond {
-		d = 5 * time.Millisecond
-	}
-	if d > 50*time.Millisecond {
-		d = 50 * time.Millisecond
-	}
-	return d
-}
-
-// cpuUsage is the run's CPU time so far.
-func (s *Sandbox) cpuUsage(cg *cgroupRun, pid int) time.Duration {
-	if cg != nil {
-		return cg.cpuUsage()
-	}
-	return treeCPU(pid)
-}
-
-// capture copies r into buf up to limit bytes and reports whether more
-// than limit bytes were offered.
-func capture(r io.Reader, buf *bytes.Buffer, limit int64) bool {
-	n, _ := io.Copy(buf, io.LimitReader(r, limit))
-	if n < limit {
-		return false
-	}
-	var one [1]byte
-	m, _ := r.Read(one[:])
-	return m > 0
-}
 
 // ErrNotRoot is returned where the sandbox needs privileges it lacks.
 var ErrNotRoot = errors.New("sandbox needs root (CAP_SYS_ADMIN) to create namespaces and mounts")

@@ -331,31 +331,42 @@ func TestNetworkKeepsThreads(t *testing.T) {
 }
 
 // The program runs in the run's own cgroups (the init's main thread joins
-// them before it forks the program, or the init is moved there by pid).
+// them before it forks the program, or the init is moved there by pid),
+// and sees them as the root of its cgroup namespace: no host cgroup path.
 func TestRunCgroup(t *testing.T) {
 	s := newTestSandbox(t, Config{})
-	if s.Layers().Cgroup == "none" {
-		t.Fatalf("no cgroups on this host: %v", s.Layers().Notes)
+	if s.Layers().Cgroup == "none" || !s.Layers().CgroupNamespace {
+		t.Fatalf("no cgroups or no cgroup namespace on this host: %+v", s.Layers())
 	}
-	res := run(t, s, "cat /proc/self/cgroup", Limits{})
-	n := 0
+	done := make(chan *Result, 1)
+	go func() { done <- run(t, s, "cat /proc/self/cgroup; exec sleep 2", Limits{}) }()
+	// From the host: a process named sleep in every run cgroup of the
+	// sandbox.
+	for c, dir := range s.cgroups.dirs {
+		found := false
+		for deadline := time.Now().Add(10 * time.Second); !found && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			procs, _ := filepath.Glob(filepath.Join(dir, "run-*", "cgroup.procs"))
+			for _, f := range procs {
+				b, _ := os.ReadFile(f)
+				for _, pid := range strings.Fields(string(b)) {
+					if comm, _ := os.ReadFile("/proc/" + pid + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
+						found = true
+					}
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the program is in no run cgroup of %s (%s)", c, dir)
+		}
+	}
+	res := <-done
 	for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
 		f := strings.SplitN(line, ":", 3)
 		if len(f) != 3 {
 			t.Fatalf("cgroup line %q", line)
 		}
-		if s.Layers().Cgroup == "v2" && f[0] != "0" {
-			continue
+		if f[2] != "/" {
+			t.Errorf("the program sees cgroup %q, want / (a cgroup namespace at its run's cgroup)", line)
 		}
-		if s.Layers().Cgroup == "v1" && !strings.Contains(","+f[1]+",", ",memory,") && !strings.Contains(","+f[1]+",", ",pids,") && !strings.Contains(","+f[1]+",", ",cpuacct,") {
-			continue
-		}
-		n++
-		if !strings.Contains(f[2], "/run-") {
-			t.Errorf("program in %s, not in the run's cgroup", line)
-		}
-	}
-	if n == 0 {
-		t.Fatalf("no run cgroup found in %q", res.Stdout)
 	}
 }
