@@ -1,0 +1,186 @@
+package judge
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/codequest-dev/codequest/sandbox"
+)
+
+// testRuns runs a judging's tests, up to Config.Parallel at once, in test
+// order; result waits for one. stop cancels what is still running and waits
+// for it, so no run outlives the judging.
+type testRuns struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   []chan struct{}
+	res    []*TestResult
+	errs   []error
+}
+
+func (j *Judge) startTests(ctx context.Context, p *Problem, prog, validator *compiled, keep int) *testRuns {
+	ctx, cancel := context.WithCancel(ctx)
+	n := len(p.Tests)
+	r := &testRuns{cancel: cancel, done: make([]chan struct{}, n), res: make([]*TestResult, n), errs: make([]error, n)}
+	for i := range r.done {
+		r.done[i] = make(chan struct{})
+	}
+	slots := make(chan struct{}, max(1, j.cfg.Parallel))
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for i, t := range p.Tests {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				for ; i < n; i++ {
+					r.errs[i] = ctx.Err()
+					close(r.done[i])
+				}
+				return
+			}
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				r.res[i], r.errs[i] = j.runTest(ctx, p, prog, validator, t, keep)
+				close(r.done[i])
+				<-slots
+			}()
+		}
+	}()
+	return r
+}
+
+func (r *testRuns) result(i int) (*TestResult, error) {
+	<-r.done[i]
+	return r.res[i], r.errs[i]
+}
+
+func (r *testRuns) stop() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+// programSpec is how a compiled program runs on problem p.
+func (j *Judge) programSpec(p *Problem, prog *compiled) sandbox.Spec {
+	binds := []sandbox.Bind{{Source: prog.Dir, Target: Box}}
+	for _, b := range prog.lang.Binds {
+		binds = append(binds, sandbox.Bind{Source: b, Target: b})
+	}
+	return sandbox.Spec{
+		Args:    expand(prog.lang.Run, prog.Src, prog.Main, p.Memory>>20),
+		Env:     j.env(prog.lang),
+		Binds:   binds,
+		Network: prog.net,
+		Limits: sandbox.Limits{
+			CPUTime: p.TimeLimit, WallTime: j.cfg.WallLimit(p.TimeLimit),
+			Memory: p.Memory + prog.lang.MemoryOverhead, Output: p.Output, Processes: 128,
+			Stack: p.Memory,
+		},
+	}
+}
+
+// runTest runs one test and checks it.
+func (j *Judge) runTest(ctx context.Context, p *Problem, prog, validator *compiled, t Test, keep int) (*TestResult, error) {
+	if p.Validation == ValidationInteractive {
+		return j.runInteractive(ctx, p, prog, validator, t)
+	}
+	in, err := os.Open(t.Input)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	spec := j.programSpec(p, prog)
+	spec.Stdin = in
+	r, err := j.run(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	tr := measure(t, r)
+	if keep > 0 {
+		tr.Output = string(r.Stdout[:min(len(r.Stdout), keep)])
+	}
+	if v, msg := classify(p, prog.lang, r); v != "" {
+		tr.Verdict, tr.Message = v, msg
+		return tr, nil
+	}
+	flags := p.ValidatorFlags
+	if t.ValidatorFlags != nil {
+		flags = t.ValidatorFlags
+	}
+	if p.Validation == ValidationDefault {
+		opts, err := ParseValidatorFlags(flags)
+		if err != nil {
+			return nil, err
+		}
+		ans, err := os.ReadFile(t.Answer)
+		if err != nil {
+			return nil, err
+		}
+		ok, msg := Compare(ans, r.Stdout, opts)
+		tr.Verdict, tr.Message = Accepted, ""
+		if !ok {
+			tr.Verdict, tr.Message = WrongAnswer, msg
+		}
+		return tr, nil
+	}
+	v, msg, err := j.runValidator(ctx, p, validator, t, flags, r.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	tr.Verdict, tr.Message = v, msg
+	return tr, nil
+}
+
+func measure(t Test, r *sandbox.Result) *TestResult {
+	return &TestResult{
+		Name: t.Name, CPUMillis: r.CPUTime.Milliseconds(), WallMillis: r.WallTime.Milliseconds(),
+		MemoryKiB: r.PeakMemory >> 10, ExitCode: r.ExitCode, Signal: sandbox.SignalName(r.Signal),
+	}
+}
+
+// classify applies TLE, MLE, OLE, RTE in that order; "" means the run
+// ended normally and its output is to be checked.
+func classify(p *Problem, lang *Language, r *sandbox.Result) (Verdict, string) {
+	switch {
+	case r.WallExceeded:
+		return TimeLimitExceeded, fmt.Sprintf("wall-clock limit %s exceeded", r.WallTime.Round(time.Millisecond))
+	case r.CPUExceeded || r.CPUTime > p.TimeLimit:
+		return TimeLimitExceeded, fmt.Sprintf("CPU time %s over the limit %s", r.CPUTime.Round(time.Millisecond), p.TimeLimit)
+	case r.OOMKilled || r.MemoryExceeded || (r.Signal == syscall.SIGKILL && r.PeakMemory > p.Memory):
+		// The cgroup (or the resident-memory poll) enforces the limit on
+		// the memory the run owns; file pages shared with the host's page
+		// cache count in the reported peak but are not charged, so a peak
+		// over the limit alone (a JVM's JIT arenas) is not MLE.
+		return MemoryLimitExceeded, fmt.Sprintf("peak memory %d MiB, limit %d MiB", r.PeakMemory>>20, p.Memory>>20)
+	case r.ExitCode != 0 && lang.MemoryError != "" && strings.Contains(string(r.Stderr), lang.MemoryError):
+		return MemoryLimitExceeded, lastLine(r.Stderr)
+	case r.OutputExceeded:
+		return OutputLimitExceeded, fmt.Sprintf("more than %d MiB of output", p.Output>>20)
+	case r.Signal != 0:
+		return RuntimeError, "killed by " + sandbox.SignalName(r.Signal) + stderrTail(r.Stderr)
+	case r.ExitCode != 0:
+		return RuntimeError, fmt.Sprintf("exit code %d", r.ExitCode) + stderrTail(r.Stderr)
+	}
+	return "", ""
+}
+
+func stderrTail(b []byte) string {
+	if l := lastLine(b); l != "" {
+		return ": " + l
+	}
+	return ""
+}
+
+func lastLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return clip(s, 200)
+}
