@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/codequest-dev/codequest/sandbox"
@@ -38,7 +38,11 @@ func (j *Judge) stage(lang *Language, src []byte) (*compiled, func(), error) {
 
 // compile builds src (and, for validators, the other files of extraDir),
 // using the artifact cache keyed by language, toolchain version, compile
-// command and source.
+// command and source. A compiler stopped by its wall-clock limit, or by
+// its CPU limit under gVisor (whose CPU time is the time a task was
+// runnable, so a busy node inflates it), is run again with twice the time;
+// one that still is gets an error (the judging is retried), never a
+// compilation error: that one only an expensive compile earns, by CPU time.
 func (j *Judge) compile(ctx context.Context, lang *Language, src []byte, extraDir *string) (*compiled, error) {
 	version, err := j.Version(ctx, lang)
 	if err != nil {
@@ -49,7 +53,7 @@ func (j *Judge) compile(ctx context.Context, lang *Language, src []byte, extraDi
 	// The key holds the compile command too: a changed recipe is a miss.
 	fmt.Fprintf(h, "%s\x00%s\x00%q\x00%s\x00%d\x00", lang.ID, version, lang.Compile, srcName, len(src))
 	h.Write(src)
-	var extras []string
+	files := map[string][]byte{srcName: src}
 	if extraDir != nil {
 		entries, err := os.ReadDir(*extraDir)
 		if err != nil {
@@ -63,94 +67,109 @@ func (j *Judge) compile(ctx context.Context, lang *Language, src []byte, extraDi
 				}
 				fmt.Fprintf(h, "\x00%s\x00%d\x00", e.Name(), len(b))
 				h.Write(b)
-				extras = append(extras, e.Name())
+				if e.Name() != srcName {
+					files[e.Name()] = b
+				}
 			}
 		}
 	}
-	key := hex.EncodeToString(h.Sum(nil))[:32]
-	final := filepath.Join(j.cfg.CacheDir, "artifacts", lang.ID, key)
-	if b, err := os.ReadFile(filepath.Join(final, ".result.json")); err == nil {
-		c := &compiled{lang: lang}
-		if json.Unmarshal(b, c) == nil {
-			c.Dir, c.Cached = final, true
-			return c, nil
-		}
+	key := lang.ID + "/" + hex.EncodeToString(h.Sum(nil))[:32]
+	if c, ok := j.cache.get(key); ok {
+		c.lang = lang
+		return c, nil
 	}
-
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp(filepath.Dir(final), "build-")
+	dir, err := j.cache.newBuild(lang.ID)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	uid := j.cfg.Sandbox.CompileUID()
-	for _, name := range extras {
-		b, _ := os.ReadFile(filepath.Join(*extraDir, name))
+	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			return nil, err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, srcName), src, 0o644); err != nil {
-		return nil, err
-	}
-	if err := chownTree(dir, uid); err != nil {
-		return nil, err
-	}
-	os.Chmod(dir, 0o755)
 	c := &compiled{lang: lang, Src: srcName, Main: main, OK: true}
 	if lang.Compile != nil {
-		binds := []sandbox.Bind{{Source: dir, Target: Box, Writable: true}}
-		for _, b := range lang.Binds {
-			binds = append(binds, sandbox.Bind{Source: b, Target: b})
+		if err := j.build(ctx, lang, dir, c); err != nil {
+			return nil, err
 		}
-		if lang.ID == "cpp" {
-			pch, err := j.pch(ctx, lang)
-			if err != nil {
-				return nil, err
-			}
-			binds = append(binds, sandbox.Bind{Source: pch, Target: "/pch"})
+	}
+	c, err = j.cache.put(key, dir, c)
+	if err != nil {
+		return nil, err
+	}
+	c.lang = lang
+	return c, nil
+}
+
+// compileAttempts bounds the compiles of one source stopped by the
+// machine's load (see compile).
+const compileAttempts = 3
+
+// build runs lang's compiler on the source in dir, in a private copy of
+// dir (so the compile sees no host path and writes at most
+// Config.CompileOutput bytes), and records the outcome in c.
+func (j *Judge) build(ctx context.Context, lang *Language, dir string, c *compiled) error {
+	uid := j.cfg.Sandbox.CompileUID()
+	binds := []sandbox.Bind{{Source: dir, Target: Box, Writable: true, Copy: true}}
+	for _, b := range append(append([]string{}, lang.Binds...), lang.CompileBinds...) {
+		binds = append(binds, sandbox.Bind{Source: b, Target: b})
+	}
+	if lang.ID == "cpp" {
+		pch, err := j.pch(ctx, lang)
+		if err != nil {
+			return err
 		}
-		if lang.CompileCache {
-			gc := filepath.Join(j.cfg.CacheDir, "gocache")
-			os.Chown(gc, uid, uid)
-			binds = append(binds, sandbox.Bind{Source: gc, Target: "/cache", Writable: true})
-		}
-		start := time.Now()
+		binds = append(binds, sandbox.Bind{Source: pch, Target: "/pch"})
+	}
+	if lang.CompileCache {
+		gc := filepath.Join(j.cfg.CacheDir, "gocache")
+		os.Chown(gc, uid, uid)
+		binds = append(binds, sandbox.Bind{Source: gc, Target: "/cache", Writable: true})
+		j.goCache.RLock()
+		defer j.goCache.RUnlock()
+	}
+	limits := j.cfg.Compile
+	limits.Copy, limits.FileSize = j.cfg.CompileOutput, j.cfg.CompileOutput
+	gvisor := j.cfg.Sandbox.Layers().GVisor
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
 		r, err := j.run(ctx, sandbox.Spec{
-			Args: expand(lang.Compile, srcName, main, 0), Env: j.env(lang), Dir: Box,
-			Binds: binds, UID: uid, TmpSize: 1 << 30, Limits: j.cfg.Compile,
+			Args: expand(lang.Compile, c.Src, c.Main, 0), Env: j.env(lang), Dir: Box,
+			Binds: binds, UID: uid, TmpSize: 1 << 30, Limits: limits,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("compile: %w", err)
+			return fmt.Errorf("compile: %w", err)
+		}
+		stalled := r.WallExceeded && !r.CPUExceeded
+		if stalled || (gvisor && r.CPUExceeded) {
+			if attempt < compileAttempts {
+				limits.WallTime, limits.CPUTime = 2*limits.WallTime, 2*limits.CPUTime
+				c.Retries++
+				continue
+			}
+			if stalled {
+				return fmt.Errorf("compile: the compiler was stopped by its wall-clock limit %s %d times, with %s of CPU time: the machine is overloaded",
+					limits.WallTime/2, attempt, r.CPUTime.Round(time.Millisecond))
+			}
 		}
 		c.Millis = time.Since(start).Milliseconds()
 		c.Output = string(r.Stdout) + string(r.Stderr)
 		switch {
-		case r.CPUExceeded || r.WallExceeded:
-			c.OK, c.Output = false, c.Output+"\ncompiler time limit exceeded"
+		case r.CPUExceeded:
+			c.OK, c.Output = false, c.Output+fmt.Sprintf("\ncompiler time limit exceeded (%s of CPU time)", limits.CPUTime)
 		case r.OOMKilled || r.MemoryExceeded:
 			c.OK, c.Output = false, c.Output+"\ncompiler memory limit exceeded"
+		case r.CopyError != "" || r.Signal == syscall.SIGXFSZ:
+			c.OK, c.Output = false, c.Output+fmt.Sprintf("\ncompiler output too large (at most %d MiB)", j.cfg.CompileOutput>>20)
 		case r.ExitCode != 0:
 			c.OK = false
 			if r.Signal != 0 {
 				c.Output += "\ncompiler killed by " + sandbox.SignalName(r.Signal)
 			}
 		}
+		return nil
 	}
-	b, _ := json.Marshal(c)
-	if err := os.WriteFile(filepath.Join(dir, ".result.json"), b, 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(dir, final); err != nil {
-		// A concurrent compile of the same source won: use its result.
-		if _, statErr := os.Stat(filepath.Join(final, ".result.json")); statErr != nil {
-			return nil, fmt.Errorf("store compiled program: %w", err)
-		}
-	}
-	c.Dir = final
-	return c, nil
 }
 
 // pch builds the precompiled <bits/stdc++.h> once per g++ version.
@@ -180,12 +199,14 @@ func (j *Judge) pch(ctx context.Context, lang *Language) (string, error) {
 		defer os.RemoveAll(tmp)
 		os.MkdirAll(filepath.Join(tmp, "bits"), 0o755)
 		chownTree(tmp, j.cfg.Sandbox.CompileUID())
+		limits := j.cfg.Compile
+		limits.FileSize = 1 << 30 // the header is ~200 MiB
 		r, err := j.run(ctx, sandbox.Spec{
 			Args: []string{lang.Compile[0], "-std=gnu++17", "-O2", "-x", "c++-header", headers[len(headers)-1],
 				"-o", "/pch/bits/stdc++.h.gch"},
 			Env: j.env(lang), Dir: "/pch", UID: j.cfg.Sandbox.CompileUID(), TmpSize: 1 << 30,
 			Binds:  []sandbox.Bind{{Source: tmp, Target: "/pch", Writable: true}},
-			Limits: j.cfg.Compile,
+			Limits: limits,
 		})
 		if err != nil || r.ExitCode != 0 {
 			j.pchErr = fmt.Errorf("precompile bits/stdc++.h: %v %s", err, r.Stderr)

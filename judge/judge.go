@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/codequest-dev/codequest/sandbox"
@@ -37,6 +38,13 @@ type Config struct {
 	WallLimit func(cpu time.Duration) time.Duration
 	// Compile bounds every compile (defaults: 60 s CPU, 2 GiB, 256 tasks).
 	Compile sandbox.Limits
+	// CompileOutput bounds what a compile writes: its folder and each file
+	// (default 32 MiB; a legitimate program is a few MiB, but an
+	// initialised array makes a 600-byte source a 100 MiB executable).
+	CompileOutput int64
+	// CacheLimit bounds the compiled programs kept, and Go's build cache,
+	// each (default 2 GiB).
+	CacheLimit int64
 	// Parallel is how many tests of one judging run at once (default 1).
 	// Each run has its own sandbox, limits and CPU-time account, so a
 	// verdict does not depend on it: results and progress come in test
@@ -53,10 +61,15 @@ func DefaultParallel() int { return runtime.GOMAXPROCS(0) + 1 }
 // Judge judges submissions. It is safe for concurrent use.
 type Judge struct {
 	cfg      Config
+	cache    *artifactCache
 	mu       sync.Mutex
 	versions map[string]string
 	pchOnce  sync.Once
 	pchErr   error
+	// goCache is held for reading by Go compiles and for writing while
+	// Go's build cache is trimmed.
+	goCache   sync.RWMutex
+	goTrimmed atomic.Int64 // unix time of the last trim
 }
 
 // New returns a Judge.
@@ -86,8 +99,11 @@ func New(cfg Config) (*Judge, error) {
 	if c.Processes == 0 {
 		c.Processes = 256
 	}
-	if c.FileSize == 0 {
-		c.FileSize = 1 << 30
+	if cfg.CompileOutput == 0 {
+		cfg.CompileOutput = 32 << 20
+	}
+	if cfg.CacheLimit == 0 {
+		cfg.CacheLimit = 2 << 30
 	}
 	if c.Output == 0 {
 		c.Output = 1 << 20
@@ -103,7 +119,11 @@ func New(cfg Config) (*Judge, error) {
 			return nil, fmt.Errorf("judge cache: %w", err)
 		}
 	}
-	return &Judge{cfg: cfg, versions: map[string]string{}}, nil
+	cache, err := newArtifactCache(filepath.Join(cfg.CacheDir, "artifacts"), cfg.CacheLimit)
+	if err != nil {
+		return nil, err
+	}
+	return &Judge{cfg: cfg, cache: cache, versions: map[string]string{}}, nil
 }
 
 // Languages is the judge's languages table.
@@ -160,6 +180,10 @@ type compiled struct {
 	Main   string `json:"main"`
 	Millis int64  `json:"millis"`
 	Cached bool   `json:"-"`
+	// Retries counts compiles stopped by the machine's load.
+	Retries int `json:"retries,omitempty"`
+	// key is the artifact cache's, released when the judging ends.
+	key string
 }
 
 // Judge judges src, written in lang, on problem p.
@@ -201,6 +225,10 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 	if err != nil {
 		return nil, err
 	}
+	defer j.cache.release(prog.key)
+	if lang.CompileCache && !prog.Cached {
+		j.maybeTrimGoCache()
+	}
 	prog.net = network
 	res.CompileMillis, res.CompileCached = prog.Millis, prog.Cached
 	if !prog.OK {
@@ -216,6 +244,7 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 			if err != nil {
 				return nil, err
 			}
+			defer j.cache.release(validator.key)
 		}
 		runs = j.startTests(ctx, p, prog, validator, opts.KeepOutput)
 		defer runs.stop()
@@ -254,6 +283,16 @@ func (j *Judge) Judge(ctx context.Context, p *Problem, lang *Language, src []byt
 	}
 	progress(Progress{Phase: "done"})
 	return res, nil
+}
+
+// maybeTrimGoCache trims Go's build cache at most every ten minutes, in
+// the background.
+func (j *Judge) maybeTrimGoCache() {
+	now := time.Now().Unix()
+	if last := j.goTrimmed.Load(); now-last < 600 || !j.goTrimmed.CompareAndSwap(last, now) {
+		return
+	}
+	go j.trimGoCache()
 }
 
 func (j *Judge) env(lang *Language) []string {

@@ -30,8 +30,10 @@ type Language struct {
 	Version []string
 	// Env is added to the sandbox environment.
 	Env []string
-	// Binds are extra read-only host folders the toolchain needs.
-	Binds []string
+	// Binds are extra read-only host folders the runs need (and the
+	// compiles); CompileBinds, the ones only compiles need.
+	Binds        []string
+	CompileBinds []string
 	// CheckOnly: Compile only checks the source, and Run reads the source
 	// itself, so tests may start while the check runs (they count only if
 	// it passes).
@@ -131,11 +133,11 @@ func Languages(tc Toolchains) []*Language {
 			ID: "typescript", Name: "TypeScript", Extensions: []string{".ts"},
 			Compile: []string{tc.Node, tc.TSC, "--target", "es2020", "--module", "commonjs", "--strict",
 				"--noEmitOnError", "--outDir", "out", "{src}"},
-			Run:         []string{tc.Node, Box + "/out/main.js"},
-			Version:     []string{tc.Node, tc.TSC, "--version"},
-			Binds:       []string{tsPrefix},
-			Source:      plain("main.ts"),
-			MemoryError: "JavaScript heap out of memory",
+			Run:          []string{tc.Node, Box + "/out/main.js"},
+			Version:      []string{tc.Node, tc.TSC, "--version"},
+			CompileBinds: []string{tsPrefix},
+			Source:       plain("main.ts"),
+			MemoryError:  "JavaScript heap out of memory",
 		},
 		{
 			ID: "cpp", Name: "C++17 (g++)", Extensions: []string{".cpp", ".cc", ".cxx", ".c++"},
@@ -171,7 +173,7 @@ func Languages(tc Toolchains) []*Language {
 			Version: []string{filepath.Join(tc.GoRoot, "bin", "go"), "version"},
 			Env: []string{"GOCACHE=/cache", "GOPATH=/tmp/gopath", "GOTOOLCHAIN=local", "GOPROXY=off",
 				"CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GO111MODULE=off", "GOROOT=" + tc.GoRoot, "HOME=/tmp"},
-			Binds:        []string{tc.GoRoot},
+			CompileBinds: []string{tc.GoRoot},
 			CompileCache: true,
 			Source:       plain("main.go"),
 		},

@@ -68,7 +68,8 @@ func (r *testRuns) stop() {
 
 // programSpec is how a compiled program runs on problem p.
 func (j *Judge) programSpec(p *Problem, prog *compiled) sandbox.Spec {
-	binds := []sandbox.Bind{{Source: prog.Dir, Target: Box}}
+	// A private copy: the run's mount table names no artifact cache key.
+	binds := []sandbox.Bind{{Source: prog.Dir, Target: Box, Copy: true}}
 	for _, b := range prog.lang.Binds {
 		binds = append(binds, sandbox.Bind{Source: b, Target: b})
 	}
@@ -105,8 +106,8 @@ func (j *Judge) runTest(ctx context.Context, p *Problem, prog, validator *compil
 	if keep > 0 {
 		tr.Output = string(r.Stdout[:min(len(r.Stdout), keep)])
 	}
-	if v, msg := classify(p, prog.lang, r); v != "" {
-		tr.Verdict, tr.Message = v, msg
+	if v, msg, detail := classify(p, prog.lang, r); v != "" {
+		tr.Verdict, tr.Message, tr.Detail = v, msg, detail
 		return tr, nil
 	}
 	flags := p.ValidatorFlags
@@ -122,18 +123,18 @@ func (j *Judge) runTest(ctx context.Context, p *Problem, prog, validator *compil
 		if err != nil {
 			return nil, err
 		}
-		ok, msg := Compare(ans, r.Stdout, opts)
-		tr.Verdict, tr.Message = Accepted, ""
+		ok, detail := Compare(ans, r.Stdout, opts)
+		tr.Verdict = Accepted
 		if !ok {
-			tr.Verdict, tr.Message = WrongAnswer, msg
+			tr.Verdict, tr.Message, tr.Detail = WrongAnswer, "wrong answer", detail
 		}
 		return tr, nil
 	}
-	v, msg, err := j.runValidator(ctx, p, validator, t, flags, r.Stdout)
+	v, msg, detail, err := j.runValidator(ctx, p, validator, t, flags, r.Stdout)
 	if err != nil {
 		return nil, err
 	}
-	tr.Verdict, tr.Message = v, msg
+	tr.Verdict, tr.Message, tr.Detail = v, msg, detail
 	return tr, nil
 }
 
@@ -145,36 +146,34 @@ func measure(t Test, r *sandbox.Result) *TestResult {
 }
 
 // classify applies TLE, MLE, OLE, RTE in that order; "" means the run
-// ended normally and its output is to be checked.
-func classify(p *Problem, lang *Language, r *sandbox.Result) (Verdict, string) {
+// ended normally and its output is to be checked. The message holds only
+// what the judge measured, never what the program wrote (it may reach a
+// learner: a program that prints its secret input to stderr must not read
+// it back in its verdict); detail, for the problem's editors, has the tail
+// of the program's stderr.
+func classify(p *Problem, lang *Language, r *sandbox.Result) (v Verdict, msg, detail string) {
+	detail = lastLine(r.Stderr)
 	switch {
 	case r.WallExceeded:
-		return TimeLimitExceeded, fmt.Sprintf("wall-clock limit %s exceeded", r.WallTime.Round(time.Millisecond))
+		return TimeLimitExceeded, fmt.Sprintf("wall-clock limit %s exceeded", r.WallTime.Round(time.Millisecond)), ""
 	case r.CPUExceeded || r.CPUTime > p.TimeLimit:
-		return TimeLimitExceeded, fmt.Sprintf("CPU time %s over the limit %s", r.CPUTime.Round(time.Millisecond), p.TimeLimit)
+		return TimeLimitExceeded, fmt.Sprintf("CPU time %s over the limit %s", r.CPUTime.Round(time.Millisecond), p.TimeLimit), ""
 	case r.OOMKilled || r.MemoryExceeded || (r.Signal == syscall.SIGKILL && r.PeakMemory > p.Memory):
 		// The cgroup (or the resident-memory poll) enforces the limit on
 		// the memory the run owns; file pages shared with the host's page
 		// cache count in the reported peak but are not charged, so a peak
 		// over the limit alone (a JVM's JIT arenas) is not MLE.
-		return MemoryLimitExceeded, fmt.Sprintf("peak memory %d MiB, limit %d MiB", r.PeakMemory>>20, p.Memory>>20)
+		return MemoryLimitExceeded, fmt.Sprintf("peak memory %d MiB, limit %d MiB", r.PeakMemory>>20, p.Memory>>20), ""
 	case r.ExitCode != 0 && lang.MemoryError != "" && strings.Contains(string(r.Stderr), lang.MemoryError):
-		return MemoryLimitExceeded, lastLine(r.Stderr)
+		return MemoryLimitExceeded, "out of memory (" + lang.MemoryError + ")", detail
 	case r.OutputExceeded:
-		return OutputLimitExceeded, fmt.Sprintf("more than %d MiB of output", p.Output>>20)
+		return OutputLimitExceeded, fmt.Sprintf("more than %d MiB of output", p.Output>>20), ""
 	case r.Signal != 0:
-		return RuntimeError, "killed by " + sandbox.SignalName(r.Signal) + stderrTail(r.Stderr)
+		return RuntimeError, "killed by " + sandbox.SignalName(r.Signal), detail
 	case r.ExitCode != 0:
-		return RuntimeError, fmt.Sprintf("exit code %d", r.ExitCode) + stderrTail(r.Stderr)
+		return RuntimeError, fmt.Sprintf("exit code %d", r.ExitCode), detail
 	}
-	return "", ""
-}
-
-func stderrTail(b []byte) string {
-	if l := lastLine(b); l != "" {
-		return ": " + l
-	}
-	return ""
+	return "", "", ""
 }
 
 func lastLine(b []byte) string {

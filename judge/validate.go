@@ -16,7 +16,7 @@ import (
 // validatorRun prepares a validator's sandbox spec for test t.
 func (j *Judge) validatorSpec(p *Problem, v *compiled, t Test, flags []string, feedback string) sandbox.Spec {
 	binds := []sandbox.Bind{
-		{Source: v.Dir, Target: Box},
+		{Source: v.Dir, Target: Box, Copy: true},
 		{Source: t.Input, Target: "/judge/input"},
 		{Source: t.Answer, Target: "/judge/answer"},
 		{Source: feedback, Target: "/judge/feedback", Writable: true},
@@ -48,47 +48,52 @@ func readFeedback(dir string) string {
 }
 
 // validatorVerdict maps a validator's exit to a verdict (42 AC, 43 WA).
-func validatorVerdict(r *sandbox.Result, feedback string) (Verdict, string) {
-	msg := readFeedback(feedback)
+// The validator's own words (judgemessage.txt, its stderr) may quote the
+// test: they go to detail, for the problem's editors.
+func validatorVerdict(r *sandbox.Result, feedback string) (v Verdict, msg, detail string) {
+	detail = readFeedback(feedback)
 	switch {
 	case r.Signal == 0 && r.ExitCode == 42:
-		return Accepted, msg
+		return Accepted, "", detail
 	case r.Signal == 0 && r.ExitCode == 43:
-		return WrongAnswer, msg
+		return WrongAnswer, "wrong answer", detail
 	}
 	how := fmt.Sprintf("exit code %d", r.ExitCode)
 	if r.Signal != 0 {
 		how = "killed by " + sandbox.SignalName(r.Signal)
 	}
-	return InternalError, fmt.Sprintf("validator failed (%s): %s%s", how, msg, stderrTail(r.Stderr))
+	if tail := lastLine(r.Stderr); tail != "" {
+		detail += " " + tail
+	}
+	return InternalError, "validator failed (" + how + ")", strings.TrimSpace(detail)
 }
 
-func (j *Judge) runValidator(ctx context.Context, p *Problem, v *compiled, t Test, flags []string, team []byte) (Verdict, string, error) {
+func (j *Judge) runValidator(ctx context.Context, p *Problem, v *compiled, t Test, flags []string, team []byte) (Verdict, string, string, error) {
 	fb, err := feedbackDir(j.cfg.CacheDir)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	defer os.RemoveAll(fb)
 	teamFile, err := os.CreateTemp(filepath.Join(j.cfg.CacheDir, "tmp"), "team-")
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	defer os.Remove(teamFile.Name())
 	defer teamFile.Close()
 	if _, err := teamFile.Write(team); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	if _, err := teamFile.Seek(0, io.SeekStart); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	spec := j.validatorSpec(p, v, t, flags, fb)
 	spec.Stdin = teamFile
 	r, err := j.run(ctx, spec)
 	if err != nil {
-		return "", "", fmt.Errorf("run validator: %w", err)
+		return "", "", "", fmt.Errorf("run validator: %w", err)
 	}
-	verdict, msg := validatorVerdict(r, fb)
-	return verdict, msg, nil
+	verdict, msg, detail := validatorVerdict(r, fb)
+	return verdict, msg, detail, nil
 }
 
 // runInteractive wires the program and the interactor together, each in
@@ -131,18 +136,18 @@ func (j *Judge) runInteractive(ctx context.Context, p *Problem, prog, v *compile
 		return nil, fmt.Errorf("run interactor: %w", verr)
 	}
 	tr := measure(t, pr)
-	vv, vmsg := validatorVerdict(vr, fb)
+	vv, vmsg, vdetail := validatorVerdict(vr, fb)
 	if vv == WrongAnswer && vr.Ended.Before(pr.Ended) {
-		tr.Verdict, tr.Message = WrongAnswer, vmsg
+		tr.Verdict, tr.Message, tr.Detail = WrongAnswer, vmsg, vdetail
 		return tr, nil
 	}
-	if v, msg := classify(p, prog.lang, pr); v != "" {
-		tr.Verdict, tr.Message = v, msg
+	if v, msg, detail := classify(p, prog.lang, pr); v != "" {
+		tr.Verdict, tr.Message, tr.Detail = v, msg, detail
 		return tr, nil
 	}
 	if vv == InternalError && (vr.WallExceeded || vr.CPUExceeded) {
 		return tr, fmt.Errorf("interactor timed out")
 	}
-	tr.Verdict, tr.Message = vv, vmsg
+	tr.Verdict, tr.Message, tr.Detail = vv, vmsg, vdetail
 	return tr, nil
 }

@@ -82,8 +82,15 @@ type TestResult struct {
 	// ExitCode is the program's exit status, or -1 if a signal ended it.
 	ExitCode int    `json:"exit_code"`
 	Signal   string `json:"signal,omitempty"`
-	// Message is the checker's (or the judge's) short explanation.
+	// Message is the judge's short explanation: what it measured (exit
+	// code, signal, time, memory), never what the program wrote or what
+	// the test holds, so it may be shown to the submitter.
 	Message string `json:"message,omitempty"`
+	// Detail is for the problem's editors only: the tail of the program's
+	// stderr, where its output first differs from the answer, the
+	// validator's feedback. It quotes the test; it never leaves the full
+	// report.
+	Detail string `json:"detail,omitempty"`
 	// Output is the start of the program's standard output, kept only
 	// when asked (Options.KeepOutput: runs on custom input).
 	Output string `json:"output,omitempty"`

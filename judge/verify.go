@@ -69,6 +69,9 @@ func (j *Judge) Verify(ctx context.Context, dir string, onEntry func(VerifyEntry
 			for _, t := range r.Tests {
 				if t.Verdict != Accepted {
 					e.Failed = t.Name
+					if t.Detail != "" {
+						e.Message += " (" + t.Detail + ")"
+					}
 					break
 				}
 			}

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -191,7 +192,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 		for _, t := range res.Tests {
 			fmt.Fprintf(tw, "%s\t%s\t%d ms\t%d ms wall\t%.1f MiB\t%s\n", t.Name, t.Verdict.Short(), t.CPUMillis,
-				t.WallMillis, float64(t.MemoryKiB)/1024, t.Message)
+				t.WallMillis, float64(t.MemoryKiB)/1024, strings.TrimSpace(t.Message+" "+t.Detail))
 		}
 		tw.Flush()
 	}
