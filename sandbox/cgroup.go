@@ -18,7 +18,16 @@ type cgroupParent struct {
 	v2 bool
 	// v1: controller -> folder; v2: "" -> folder.
 	dirs map[string]string
+	// cpuPriority: the folder's CPU weight is the highest (see
+	// Config.CPUPriority).
+	cpuPriority bool
 }
+
+// Highest CPU weights: v1 cpu.shares, v2 cpu.weight.
+const (
+	maxCPUShares = "262144"
+	maxCPUWeight = "10000"
+)
 
 // cgroupRun is one run's cgroup.
 type cgroupRun struct {
@@ -29,8 +38,9 @@ type cgroupRun struct {
 var v1Controllers = []string{"memory", "pids", "cpuacct"}
 
 // newCgroupParent creates the judge's cgroup folders below the cgroups the
-// judge itself is in.
-func newCgroupParent(name string) (*cgroupParent, error) {
+// judge itself is in. With cpuPriority, and where the cpu controller is
+// there, the folder gets the highest CPU weight.
+func newCgroupParent(name string, cpuPriority bool) (*cgroupParent, error) {
 	own, err := ownCgroups()
 	if err != nil {
 		return nil, err
@@ -51,11 +61,21 @@ func newCgroupParent(name string) (*cgroupParent, error) {
 		p.dirs[c] = filepath.Join(m, own[c], name)
 	}
 	if v1ok {
+		cpuDir := ""
+		if m, ok := mounts["cpu"]; ok && cpuPriority {
+			cpuDir = filepath.Join(m, own["cpu"], name)
+			if m != mounts["cpuacct"] {
+				p.dirs["cpu"] = cpuDir // runs get a child there too
+			}
+		}
 		for c, d := range p.dirs {
 			if err := os.Mkdir(d, 0o755); err != nil {
 				p.remove()
 				return nil, fmt.Errorf("create %s cgroup: %w", c, err)
 			}
+		}
+		if cpuDir != "" {
+			p.cpuPriority = os.WriteFile(filepath.Join(cpuDir, "cpu.shares"), []byte(maxCPUShares), 0) == nil
 		}
 		return p, nil
 	}
@@ -81,7 +101,11 @@ func newCgroupParent(name string) (*cgroupParent, error) {
 	if err := os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte("+memory +pids +cpu"), 0); err != nil {
 		os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte("+memory +pids"), 0)
 	}
-	return &cgroupParent{v2: true, dirs: map[string]string{"": d}}, nil
+	p = &cgroupParent{v2: true, dirs: map[string]string{"": d}}
+	if cpuPriority {
+		p.cpuPriority = os.WriteFile(filepath.Join(d, "cpu.weight"), []byte(maxCPUWeight), 0) == nil
+	}
+	return p, nil
 }
 
 // enableV2 turns on memory and pids for base's children. A v2 cgroup with

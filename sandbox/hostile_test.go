@@ -90,7 +90,7 @@ func TestSyscallPolicy(t *testing.T) {
 		"keyctl": unix.EPERM, "userfaultfd": unix.EPERM, "unknown-999": unix.ENOSYS, "x32-read": unix.ENOSYS,
 		"socket-vsock": unix.EAFNOSUPPORT, "socket-packet": unix.EAFNOSUPPORT, "socket-alg": unix.EAFNOSUPPORT,
 		"netlink-netfilter": unix.EAFNOSUPPORT,
-		"socket-inet": 0, "socket-unix": 0, "fork": 0,
+		"socket-inet":       0, "socket-unix": 0, "fork": 0,
 	}
 	for name, w := range want {
 		g, ok := got[name]
@@ -193,5 +193,40 @@ func TestPrivateCopyBack(t *testing.T) {
 	}
 	if res.ExitCode == 0 && res.CopyError == "" {
 		t.Errorf("3 MB into a 2 MiB copy: exit %d, no copy error", res.ExitCode)
+	}
+}
+
+// TestUIDBlocks: judges on one host never share run uids (a block each,
+// claimed by lock); judge pods of one node neither (a block from their
+// pod's IP, above the host's blocks).
+func TestUIDBlocks(t *testing.T) {
+	a := newTestSandbox(t, Config{})
+	b := newTestSandbox(t, Config{})
+	if a.cfg.UIDBase == b.cfg.UIDBase {
+		t.Errorf("two sandboxes of one host share uid base %d", a.cfg.UIDBase)
+	}
+	// (A cluster's pod IPs are of one family: the primary one.)
+	for _, ips := range [][]string{{"10.244.0.2", "10.244.0.3", "10.244.1.2", "10.244.255.254"}, {"fd00:10:244:1::2", "fd00:10:244:1::3", "fd00:10:244:1::ff02"}} {
+		checkPodBlocks(t, ips)
+	}
+	if _, err := UIDBaseForPod("not an address"); err == nil {
+		t.Error("a bad pod IP was accepted")
+	}
+}
+
+func checkPodBlocks(t *testing.T, ips []string) {
+	seen := map[int]string{}
+	for _, ip := range ips {
+		base, err := UIDBaseForPod(ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other, ok := seen[base]; ok {
+			t.Errorf("%s and %s get the same uids (%d)", ip, other, base)
+		}
+		seen[base] = ip
+		if base < uidFirst+podBlocks*uidBlockSize || base+uidBlockSize > 1<<31 {
+			t.Errorf("%s: base %d outside the pods' blocks", ip, base)
+		}
 	}
 }

@@ -97,6 +97,7 @@ type initReport struct {
 	ExitCode int    `json:"exit_code"`
 	Signal   int    `json:"signal"`
 	CPUNs    int64  `json:"cpu_ns"`
+	UserNs   int64  `json:"user_ns"`
 	MaxRSS   int64  `json:"max_rss"`
 	// CopyError: a writable private copy could not be handed back (too
 	// big, too many files).
@@ -233,6 +234,7 @@ func runInit(protocol string) int {
 	r := initReport{
 		Exited: status.Exited(),
 		CPUNs:  ru.Utime.Nano() + ru.Stime.Nano(),
+		UserNs: ru.Utime.Nano(),
 		MaxRSS: ru.Maxrss << 10,
 	}
 	for _, b := range backs {

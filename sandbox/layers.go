@@ -74,6 +74,9 @@ type Layers struct {
 	MemoryPollSlack int64  `json:"memory_poll_slack,omitempty"`
 	// ProcessLimit is "cgroup pids + rlimit nproc" or "rlimit nproc".
 	ProcessLimit string `json:"process_limit"`
+	// CPUPriority: the runs' cgroup has the highest CPU weight on the
+	// host (Config.CPUPriority).
+	CPUPriority bool `json:"cpu_priority"`
 	// CPUAccounting is "cgroup" or "proc" (polled from /proc).
 	CPUAccounting string `json:"cpu_accounting"`
 	// GVisor: the judge itself runs under gVisor.
@@ -108,6 +111,7 @@ func (l *Layers) fill(cg *cgroupParent, cfg Config) {
 		l.Cgroup = "v1"
 	}
 	l.CgroupNamespace = cg != nil && !l.GVisor
+	l.CPUPriority = cg != nil && cg.cpuPriority
 	if cg != nil && l.GVisor {
 		l.Notes = append(l.Notes, "gVisor: no cgroup namespace (it offers one only with cgroup v2): /proc/self/cgroup shows the run's cgroup inside the sandbox")
 	}

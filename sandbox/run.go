@@ -285,6 +285,7 @@ func (s *Sandbox) pollMemory(cg *cgroupRun, pid int) int64 {
 func (s *Sandbox) account(res *Result, rep initReport, repErr error, w watched, cg *cgroupRun, lim Limits) {
 	if repErr == nil && rep.Error == "" {
 		res.CPUTime = time.Duration(rep.CPUNs)
+		res.UserTime = time.Duration(rep.UserNs)
 		res.PeakMemory = rep.MaxRSS
 		res.CopyError = rep.CopyError
 		if rep.Exited {

@@ -42,6 +42,14 @@ type Config struct {
 	// InitPath is the binary executed as the runs' init; it must call Main
 	// first thing. Default: FindInit, else /proc/self/exe (this binary).
 	InitPath string
+	// CPUPriority gives the runs' cgroup the highest CPU weight, so that a
+	// run gets a core before the host's other work does, as on a
+	// judgehost's dedicated core: its wall time then does not stretch with
+	// the machine's load. (Its CPU time does not depend on it on a plain
+	// kernel; see docs/judge.md.) Judge pods get their cores from
+	// Kubernetes: their CPU request, whole cores with the static CPU
+	// manager.
+	CPUPriority bool
 	// ForceNoCgroup and ForceRSSPoll select the degraded mechanisms even
 	// where the host has cgroups (for tests of the gVisor path).
 	ForceNoCgroup bool
@@ -156,6 +164,9 @@ type Result struct {
 	ExitCode int            // exit status if it exited, else -1
 	Signal   syscall.Signal // the signal that killed it, if any
 	CPUTime  time.Duration  // user+system of every process of the run
+	// UserTime is the user part of CPUTime, when the init reported it
+	// (under gVisor, system time is the sentry's work for the program).
+	UserTime time.Duration
 	WallTime time.Duration
 	// PeakMemory is the peak resident memory in bytes (rusage maxrss of the
 	// tree; the cgroup's or polled figure when the init was killed).
@@ -240,7 +251,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	s.layers = detectLayers(cfg)
 	if !cfg.ForceNoCgroup {
 		// Named by the uid block, which no other judge here holds.
-		cg, err := newCgroupParent(fmt.Sprintf("codequest-sandbox-%d", s.cfg.UIDBase))
+		cg, err := newCgroupParent(fmt.Sprintf("codequest-sandbox-%d", s.cfg.UIDBase), cfg.CPUPriority && !isGVisor())
 		if err != nil {
 			s.layers.Notes = append(s.layers.Notes, "no cgroup: "+err.Error())
 		} else {

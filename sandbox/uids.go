@@ -59,8 +59,10 @@ func claimUIDBlock() (int, *os.File, error) {
 
 // UIDBaseForPod is the first uid of the block of a judge pod with IP
 // address ip: the address's last 16 bits pick one of podBlocks blocks
-// above the host's, so two pods of one node (whose pod network is at most
-// a /16 per node) never share a uid.
+// above the host's, so two pods of one node never share a uid as long as
+// the node's pods differ in those bits: an IPv4 pod range of /16 or less
+// per node (Kubernetes' default is /24), an IPv6 one of /112 or less, or
+// one that IPAM hands out in order (host-local does).
 func UIDBaseForPod(ip string) (int, error) {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
