@@ -38,6 +38,8 @@ type Config struct {
 	WallLimit func(cpu time.Duration) time.Duration
 	// Compile bounds every compile (defaults: 60 s CPU, 2 GiB, 256 tasks).
 	Compile sandbox.Limits
+	// Warm is a read-only folder of prebuilt caches (warm.go), or "".
+	Warm string
 	// CompileOutput bounds what a compile writes: its folder and each file
 	// (default 32 MiB; a legitimate program is a few MiB, but an
 	// initialised array makes a 600-byte source a 100 MiB executable).
@@ -45,6 +47,11 @@ type Config struct {
 	// CacheLimit bounds the compiled programs kept, and Go's build cache,
 	// each (default 2 GiB).
 	CacheLimit int64
+	// Reruns bounds the runs again of a test over its time limit by at
+	// most RerunMargin (a fraction of the limit): the best run counts
+	// (defaults 2 and 0.5; Reruns < 0: none). See timing.go.
+	Reruns      int
+	RerunMargin float64
 	// Parallel is how many tests of one judging run at once (default 1).
 	// Each run has its own sandbox, limits and CPU-time account, so a
 	// verdict does not depend on it: results and progress come in test
@@ -70,6 +77,11 @@ type Judge struct {
 	// Go's build cache is trimmed.
 	goCache   sync.RWMutex
 	goTrimmed atomic.Int64 // unix time of the last trim
+	// Start-up allowances by language (timing.go), and the lock of each
+	// language's measure.
+	calMu       sync.Mutex
+	calibrated  map[string]calibration
+	calibrating map[string]*sync.Mutex
 }
 
 // New returns a Judge.
@@ -99,6 +111,13 @@ func New(cfg Config) (*Judge, error) {
 	if c.Processes == 0 {
 		c.Processes = 256
 	}
+	if cfg.Reruns == 0 {
+		cfg.Reruns = 2
+	}
+	cfg.Reruns = max(cfg.Reruns, 0)
+	if cfg.RerunMargin == 0 {
+		cfg.RerunMargin = 0.5
+	}
 	if cfg.CompileOutput == 0 {
 		cfg.CompileOutput = 32 << 20
 	}
@@ -123,7 +142,12 @@ func New(cfg Config) (*Judge, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Judge{cfg: cfg, cache: cache, versions: map[string]string{}}, nil
+	j := &Judge{cfg: cfg, cache: cache, versions: map[string]string{},
+		calibrated: map[string]calibration{}, calibrating: map[string]*sync.Mutex{}}
+	if err := j.seedGoCache(); err != nil {
+		return nil, err
+	}
+	return j, nil
 }
 
 // Languages is the judge's languages table.

@@ -79,19 +79,19 @@ func (j *Judge) programSpec(p *Problem, prog *compiled) sandbox.Spec {
 		Binds:   binds,
 		Network: prog.net,
 		Limits: sandbox.Limits{
-			CPUTime: p.TimeLimit, WallTime: j.cfg.WallLimit(p.TimeLimit),
+			CPUTime: j.stopAt(p.TimeLimit, prog.lang), WallTime: j.cfg.WallLimit(p.TimeLimit),
 			Memory: p.Memory + prog.lang.MemoryOverhead, Output: p.Output, Processes: 128,
 			Stack: p.Memory,
 		},
 	}
 }
 
-// runTest runs one test and checks it.
-func (j *Judge) runTest(ctx context.Context, p *Problem, prog, validator *compiled, t Test, keep int) (*TestResult, error) {
+// runTestOnce runs one test and checks it.
+func (j *Judge) runTestOnce(ctx context.Context, p *Problem, prog, validator *compiled, t Test, keep int) (*TestResult, error) {
 	if p.Validation == ValidationInteractive {
 		return j.runInteractive(ctx, p, prog, validator, t)
 	}
-	in, err := os.Open(t.Input)
+	in, err := openInput(t)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,11 @@ func (j *Judge) runTest(ctx context.Context, p *Problem, prog, validator *compil
 	if keep > 0 {
 		tr.Output = string(r.Stdout[:min(len(r.Stdout), keep)])
 	}
-	if v, msg, detail := classify(p, prog.lang, r); v != "" {
+	over, err := j.overLimit(ctx, p, prog.lang, r, tr)
+	if err != nil {
+		return nil, err
+	}
+	if v, msg, detail := classify(p, prog.lang, r, over, tr.StartupMillis); v != "" {
 		tr.Verdict, tr.Message, tr.Detail = v, msg, detail
 		return tr, nil
 	}
@@ -140,7 +144,7 @@ func (j *Judge) runTest(ctx context.Context, p *Problem, prog, validator *compil
 
 func measure(t Test, r *sandbox.Result) *TestResult {
 	return &TestResult{
-		Name: t.Name, CPUMillis: r.CPUTime.Milliseconds(), WallMillis: r.WallTime.Milliseconds(),
+		Name: t.Name, CPUMillis: r.CPUTime.Milliseconds(), UserMillis: r.UserTime.Milliseconds(), WallMillis: r.WallTime.Milliseconds(),
 		MemoryKiB: r.PeakMemory >> 10, ExitCode: r.ExitCode, Signal: sandbox.SignalName(r.Signal),
 	}
 }
@@ -151,12 +155,16 @@ func measure(t Test, r *sandbox.Result) *TestResult {
 // learner: a program that prints its secret input to stderr must not read
 // it back in its verdict); detail, for the problem's editors, has the tail
 // of the program's stderr.
-func classify(p *Problem, lang *Language, r *sandbox.Result) (v Verdict, msg, detail string) {
+// over says whether the run's CPU time is over the limit (see overLimit).
+func classify(p *Problem, lang *Language, r *sandbox.Result, over bool, startupMillis int64) (v Verdict, msg, detail string) {
 	detail = lastLine(r.Stderr)
 	switch {
 	case r.WallExceeded:
 		return TimeLimitExceeded, fmt.Sprintf("wall-clock limit %s exceeded", r.WallTime.Round(time.Millisecond)), ""
-	case r.CPUExceeded || r.CPUTime > p.TimeLimit:
+	case over && startupMillis > 0:
+		return TimeLimitExceeded, fmt.Sprintf("CPU time %s, %s after the start-up allowance, over the limit %s", r.CPUTime.Round(time.Millisecond),
+			(r.CPUTime - time.Duration(startupMillis)*time.Millisecond).Round(time.Millisecond), p.TimeLimit), ""
+	case over:
 		return TimeLimitExceeded, fmt.Sprintf("CPU time %s over the limit %s", r.CPUTime.Round(time.Millisecond), p.TimeLimit), ""
 	case r.OOMKilled || r.MemoryExceeded || (r.Signal == syscall.SIGKILL && r.PeakMemory > p.Memory):
 		// The cgroup (or the resident-memory poll) enforces the limit on

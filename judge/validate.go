@@ -136,12 +136,16 @@ func (j *Judge) runInteractive(ctx context.Context, p *Problem, prog, v *compile
 		return nil, fmt.Errorf("run interactor: %w", verr)
 	}
 	tr := measure(t, pr)
+	over, err := j.overLimit(ctx, p, prog.lang, pr, tr)
+	if err != nil {
+		return nil, err
+	}
 	vv, vmsg, vdetail := validatorVerdict(vr, fb)
 	if vv == WrongAnswer && vr.Ended.Before(pr.Ended) {
 		tr.Verdict, tr.Message, tr.Detail = WrongAnswer, vmsg, vdetail
 		return tr, nil
 	}
-	if v, msg, detail := classify(p, prog.lang, pr); v != "" {
+	if v, msg, detail := classify(p, prog.lang, pr, over, tr.StartupMillis); v != "" {
 		tr.Verdict, tr.Message, tr.Detail = v, msg, detail
 		return tr, nil
 	}

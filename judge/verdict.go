@@ -75,7 +75,9 @@ type TestResult struct {
 	Name    string  `json:"name"`
 	Verdict Verdict `json:"verdict"`
 	// CPUMillis is user+system CPU time of the program's whole tree.
-	CPUMillis  int64 `json:"cpu_ms"`
+	CPUMillis int64 `json:"cpu_ms"`
+	// UserMillis is the user part of CPUMillis.
+	UserMillis int64 `json:"user_ms"`
 	WallMillis int64 `json:"wall_ms"`
 	// MemoryKiB is the peak resident memory of the program's tree.
 	MemoryKiB int64 `json:"memory_kib"`
@@ -91,6 +93,14 @@ type TestResult struct {
 	// validator's feedback. It quotes the test; it never leaves the full
 	// report.
 	Detail string `json:"detail,omitempty"`
+	// StartupMillis is the start-up allowance taken off CPUMillis to
+	// decide TLE, when the run came near its limit (judge/timing.go).
+	StartupMillis int64 `json:"startup_ms,omitempty"`
+	// Reruns counts the runs again of a test over its limit by a small
+	// margin; the best run is the one reported.
+	Reruns int `json:"reruns,omitempty"`
+	// cpuStopped: the run was stopped at its CPU threshold (no re-run).
+	cpuStopped bool
 	// Output is the start of the program's standard output, kept only
 	// when asked (Options.KeepOutput: runs on custom input).
 	Output string `json:"output,omitempty"`

@@ -21,6 +21,9 @@ type VerifyEntry struct {
 	Message       string `json:"message,omitempty"`
 	MaxCPUMillis  int64  `json:"max_cpu_ms"`
 	PeakMemoryKiB int64  `json:"peak_memory_kib"`
+	// Reruns counts the runs again of tests over their time limit by a
+	// small margin (timing.go).
+	Reruns int `json:"reruns,omitempty"`
 	// Skipped says why a submission was not judged (unknown language or
 	// verdict folder); skipped entries are not mismatches.
 	Skipped string `json:"skipped,omitempty"`
@@ -66,6 +69,9 @@ func (j *Judge) Verify(ctx context.Context, dir string, onEntry func(VerifyEntry
 		} else {
 			e.Got, e.Message = r.Verdict, r.Message
 			e.MaxCPUMillis, e.PeakMemoryKiB = r.MaxCPUMillis, r.PeakMemoryKiB
+			for _, t := range r.Tests {
+				e.Reruns += t.Reruns
+			}
 			for _, t := range r.Tests {
 				if t.Verdict != Accepted {
 					e.Failed = t.Name
