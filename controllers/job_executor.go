@@ -369,6 +369,11 @@ func (e *JobExecutor) Job(sub *v1alpha1.Submission, prob *v1alpha1.Problem) (*ba
 							{Name: "HOME", Value: workDir},
 							{Name: "TMPDIR", Value: workDir + "/tmp"},
 							{Name: "CODEQUEST_CACHE", Value: workDir + "/cache"},
+							// The pod's IP, unique on its node, picks the
+							// uids of its runs (sandbox.UIDBaseForPod).
+							{Name: "CODEQUEST_POD_IP", ValueFrom: &corev1.EnvVarSource{
+								FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"},
+							}},
 						},
 						Resources: corev1.ResourceRequirements{Requests: resources, Limits: resources},
 						SecurityContext: &corev1.SecurityContext{

@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 CACHE="${CODEQUEST_CACHE:-$HOME/.cache/codequest}"
 DIR="$CACHE/images"
 # Recipe versions: bump one when its recipe below changes what it makes.
-PAUSE_RECIPE=1 DEBIAN_RECIPE=2 GO_RECIPE=1 JUDGE_RECIPE=1 CODEQUEST_RECIPE=1
+PAUSE_RECIPE=1 DEBIAN_RECIPE=2 GO_RECIPE=1 WARM_RECIPE=1 JUDGE_RECIPE=2 CODEQUEST_RECIPE=1
 # Every mtime in every image is at most this (2026-01-01T00:00:00Z).
 export SOURCE_DATE_EPOCH=1767225600
 umask 022
@@ -157,6 +157,21 @@ go_dir() {
     --no-anchored --exclude=testdata --exclude='*_test.go' -cf - . | tar -C "$1/usr/local/go" -xf -
 }
 
+# warm_dir OUT: OUT/usr/lib/codequest/warm, the judge's prebuilt caches
+# (`judge warm`: the C++ precompiled header, Go's standard library), so a
+# judge pod does not build them for every submission. Made with this
+# machine's g++ and Go, the image's own (the same Debian release, the same
+# GOROOT); the judge checks the header's compiler version.
+warm_dir() {
+  local bin="$WORK/warm-bin"
+  mkdir -p "$bin"
+  CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$bin/judge" ./cmd/judge
+  CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$bin/codequest-sandbox-init" ./cmd/codequest-sandbox-init
+  say "judge warm (one time per toolchain, about a minute)"
+  "$bin/judge" warm --out "$1/usr/lib/codequest/warm" >&2
+  chmod -R a+rX "$1"
+}
+
 judge() {
   local base
   base="$DIR/layers/debian-$( (echo "recipe $DEBIAN_RECIPE epoch $SOURCE_DATE_EPOCH suite $SUITE"
@@ -169,12 +184,16 @@ judge() {
   fi
   locked typescript "$ts" typescript_dir
   locked go "$godir" go_dir
+  local warm="$DIR/layers/warm-$( (echo "recipe $WARM_RECIPE"; g++ -dumpfullversion; go env GOVERSION
+    cat judge/language.go judge/warm.go) | sha256sum | cut -c1-12)"
+  locked warm "$warm" warm_dir
+  basename "$warm" >"$WORK/warm.key" # the image's key holds the warm layer's
   local bin="$WORK/judge"
   mkdir -p "$bin/usr/local/bin" "$bin/var/cache/codequest"
   CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$bin/usr/local/bin/judge" ./cmd/judge
   CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$bin/usr/local/bin/codequest-sandbox-init" ./cmd/codequest-sandbox-init
-  JUDGE_LAYERS=("$base" "$ts" "$godir" "$bin")
-  cached judge "$(key "$JUDGE_RECIPE" "$base.sha256" "$ts/opt/typescript/package-lock.json" "$bin/usr/local/bin/judge" \
+  JUDGE_LAYERS=("$base" "$ts" "$godir" "$warm" "$bin")
+  cached judge "$(key "$JUDGE_RECIPE" "$base.sha256" "$ts/opt/typescript/package-lock.json" "$WORK/warm.key" "$bin/usr/local/bin/judge" \
     "$bin/usr/local/bin/codequest-sandbox-init")" \
     ghcr.io/codequest-dev/judge
 }
@@ -185,6 +204,7 @@ build_judge() {
   "$(imagetar)" -o "$1" -tag "$2" "${layers[@]}" \
     -env CODEQUEST_CACHE=/var/cache/codequest \
     -env CODEQUEST_TSC=/opt/typescript/node_modules/.bin/tsc \
+    -env CODEQUEST_WARM=/usr/lib/codequest/warm \
     -env PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     -user 0 -entrypoint /usr/local/bin/judge -cmd languages
 }

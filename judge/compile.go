@@ -178,6 +178,9 @@ func (j *Judge) pch(ctx context.Context, lang *Language) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if warm := j.warmPCH(version); warm != "" {
+		return warm, nil
+	}
 	dir := filepath.Join(j.cfg.CacheDir, "pch", strings.ReplaceAll(version, "/", "_"))
 	j.pchOnce.Do(func() {
 		gch := filepath.Join(dir, "bits", "stdc++.h.gch")

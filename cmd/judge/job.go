@@ -34,11 +34,22 @@ func cmdJob(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 			if err := os.MkdirAll(filepath.Join(*work, "tmp"), 0o755); err != nil {
 				return nil, nil, err
 			}
-			sb, err := sandbox.New(ctx, sandbox.Config{StateDir: filepath.Join(*work, "sandbox")})
+			// Uids come from the pod's IP (the controller passes it):
+			// unique on the node, where lock files in the pod's own
+			// filesystem would not be.
+			sc := sandbox.Config{StateDir: filepath.Join(*work, "sandbox")}
+			if ip := os.Getenv("CODEQUEST_POD_IP"); ip != "" {
+				base, err := sandbox.UIDBaseForPod(ip)
+				if err != nil {
+					return nil, nil, err
+				}
+				sc.UIDBase = base
+			}
+			sb, err := sandbox.New(ctx, sc)
 			if err != nil {
 				return nil, nil, err
 			}
-			cfg := judge.Config{Sandbox: sb, CacheDir: filepath.Join(*work, "cache"), Parallel: c.parallel}
+			cfg := judge.Config{Sandbox: sb, CacheDir: filepath.Join(*work, "cache"), Warm: os.Getenv("CODEQUEST_WARM"), Parallel: c.parallel}
 			cfg.Compile.Memory = s.Limits.CompileMemoryBytes
 			cfg.WallLimit = func(cpu time.Duration) time.Duration {
 				return time.Duration(c.wallFactor*float64(cpu)) + c.wallExtra

@@ -39,7 +39,8 @@ func main() {
 const usage = `usage:
   judge run --problem DIR --language LANG --source FILE [--all] [--json] [--progress]
   judge verify [--json] DIR...
-  judge languages [--json]`
+  judge languages [--json]
+  judge warm --out DIR    # prebuilt caches for a judge image (CODEQUEST_WARM)`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 {
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return cmdLanguages(ctx, args[1:], stdout)
 	case "job":
 		return cmdJob(ctx, args[1:], stdout, stderr)
+	case "warm":
+		return cmdWarm(ctx, args[1:])
 	}
 	return 2, fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
@@ -68,19 +71,21 @@ func cacheDir() string {
 
 // common flags
 type common struct {
-	wallFactor float64
-	wallExtra  time.Duration
-	parallel   int
+	wallFactor  float64
+	wallExtra   time.Duration
+	parallel    int
+	cpuPriority bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.wallFactor, "wall-factor", 3, "wall-clock limit = factor × time limit + wall-extra")
 	fs.DurationVar(&c.wallExtra, "wall-extra", 5*time.Second, "see wall-factor")
 	fs.IntVar(&c.parallel, "parallel", 1, "tests of one submission run at once (verdicts do not depend on it)")
+	fs.BoolVar(&c.cpuPriority, "cpu-priority", false, "give the runs the highest CPU weight on this host (a judgehost's dedicated core)")
 }
 
 func newJudge(ctx context.Context, c common) (*judge.Judge, func(), error) {
-	sb, err := sandbox.New(ctx, sandbox.Config{})
+	sb, err := sandbox.New(ctx, sandbox.Config{CPUPriority: c.cpuPriority})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -90,6 +95,7 @@ func newJudge(ctx context.Context, c common) (*judge.Judge, func(), error) {
 		Sandbox:   sb,
 		Languages: langs,
 		CacheDir:  cacheDir(),
+		Warm:      os.Getenv("CODEQUEST_WARM"),
 		Parallel:  c.parallel,
 		WallLimit: func(cpu time.Duration) time.Duration {
 			return time.Duration(c.wallFactor*float64(cpu)) + c.wallExtra
@@ -100,6 +106,32 @@ func newJudge(ctx context.Context, c common) (*judge.Judge, func(), error) {
 		return nil, nil, err
 	}
 	return j, func() { sb.Close() }, nil
+}
+
+// cmdWarm is `judge warm --out DIR`: DIR becomes a warm folder (see
+// judge.Judge.Warm), for CODEQUEST_WARM.
+func cmdWarm(ctx context.Context, args []string) (int, error) {
+	fs := flag.NewFlagSet("warm", flag.ContinueOnError)
+	out := fs.String("out", "", "the folder to fill")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if *out == "" {
+		return 2, errors.New("warm needs --out")
+	}
+	sb, err := sandbox.New(ctx, sandbox.Config{})
+	if err != nil {
+		return 1, err
+	}
+	defer sb.Close()
+	j, err := judge.New(judge.Config{Sandbox: sb, CacheDir: *out})
+	if err != nil {
+		return 1, err
+	}
+	if err := j.Warm(ctx); err != nil {
+		return 1, err
+	}
+	return 0, nil
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
