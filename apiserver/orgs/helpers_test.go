@@ -30,7 +30,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	st := store.Open(harness.Postgres(t))
-	return &env{st: st, svc: orgs.New(st)}
+	return &env{st: st, svc: orgs.New(st, nil)}
 }
 
 // user creates an account with a platform role and returns a context

@@ -29,17 +29,33 @@ import (
 	"github.com/codequest-dev/codequest/apiserver/store"
 )
 
+// Listings drops what was cached for a user whose memberships changed
+// (problem listings show organization problems to members).
+type Listings interface {
+	InvalidateUser(ctx context.Context, userID string)
+}
+
 // Service implements codequestv1connect.OrganizationServiceHandler.
 type Service struct {
 	codequestv1connect.UnimplementedOrganizationServiceHandler
-	st *store.Store
+	st       *store.Store
+	listings Listings
 }
 
 var _ codequestv1connect.OrganizationServiceHandler = (*Service)(nil)
 
-// New returns a Service on st.
-func New(st *store.Store) *Service {
-	return &Service{st: st}
+// New returns a Service on st; listings (may be nil) learns of membership
+// changes.
+func New(st *store.Store, listings Listings) *Service {
+	return &Service{st: st, listings: listings}
+}
+
+// membershipChanged drops the user's cached listings after a committed
+// change of their memberships.
+func (s *Service) membershipChanged(ctx context.Context, userID uuid.UUID) {
+	if s.listings != nil {
+		s.listings.InvalidateUser(ctx, userID.String())
+	}
 }
 
 // Memberships implements policy.Memberships on the store.

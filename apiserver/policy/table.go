@@ -30,15 +30,21 @@ func Default() Table {
 		codequestv1connect.UserServiceConfirmAvatarProcedure:      {Access: SignedIn, Note: "only keys under the caller's id"},
 		codequestv1connect.UserServiceListUsersProcedure:          adminOnly,
 		codequestv1connect.UserServiceSetUserRoleProcedure:        adminOnly,
+		codequestv1connect.UserServiceSetUserSuspendedProcedure:   adminOnly,
 
 		// OrganizationService.
-		codequestv1connect.OrganizationServiceCreateOrganizationProcedure: {Access: RolesOnly, Roles: []string{auth.RoleBusinessPartner}, Note: "the creator becomes owner"},
-		codequestv1connect.OrganizationServiceGetOrganizationProcedure:    {Access: SignedIn, Org: OrgMember},
-		codequestv1connect.OrganizationServiceListOrganizationsProcedure:  {Access: SignedIn, Note: "the caller's organizations; admins see all"},
-		codequestv1connect.OrganizationServiceUpdateOrganizationProcedure: {Access: SignedIn, Org: OrgOwner},
-		codequestv1connect.OrganizationServiceAddMemberProcedure:          {Access: SignedIn, Org: OrgInstructor, Note: "instructors may add members only; owners and admins grant any role"},
-		codequestv1connect.OrganizationServiceRemoveMemberProcedure:       {Access: SignedIn, Org: OrgMember, Note: "members may remove themselves; owners and admins anyone but the last owner"},
-		codequestv1connect.OrganizationServiceListMembersProcedure:        {Access: SignedIn, Org: OrgMember},
+		codequestv1connect.OrganizationServiceCreateOrganizationProcedure:          {Access: RolesOnly, Roles: []string{auth.RoleBusinessPartner}, Note: "the creator becomes owner"},
+		codequestv1connect.OrganizationServiceGetOrganizationProcedure:             {Access: SignedIn, Org: OrgMember},
+		codequestv1connect.OrganizationServiceListOrganizationsProcedure:           {Access: SignedIn, Note: "the caller's organizations; admins see all"},
+		codequestv1connect.OrganizationServiceUpdateOrganizationProcedure:          {Access: SignedIn, Org: OrgOwner},
+		codequestv1connect.OrganizationServiceAddMemberProcedure:                   {Access: SignedIn, Org: OrgInstructor, Note: "changes members' roles only (newcomers are invited); instructors may make instructors members; owners and admins grant any role"},
+		codequestv1connect.OrganizationServiceInviteMemberProcedure:                {Access: SignedIn, Org: OrgInstructor, Note: "instructors invite with the member role; owners and admins with any"},
+		codequestv1connect.OrganizationServiceListInvitationsProcedure:             {Access: SignedIn, Note: "the caller's own invitations"},
+		codequestv1connect.OrganizationServiceListOrganizationInvitationsProcedure: {Access: SignedIn, Org: OrgInstructor},
+		codequestv1connect.OrganizationServiceAcceptInvitationProcedure:            {Access: SignedIn, Note: "the invitee only"},
+		codequestv1connect.OrganizationServiceDeclineInvitationProcedure:           {Access: SignedIn, Note: "the invitee, or instructors, owners and admins of the organization"},
+		codequestv1connect.OrganizationServiceRemoveMemberProcedure:                {Access: SignedIn, Org: OrgMember, Note: "members may remove themselves; owners and admins anyone but the last owner"},
+		codequestv1connect.OrganizationServiceListMembersProcedure:                 {Access: SignedIn, Org: OrgMember},
 
 		// ProblemService: visibility and authorship are per problem, checked
 		// by the handler (hidden problems answer not_found).
