@@ -234,4 +234,3 @@ func invitationProto(r store.GetInvitationRow) *codequestv1.Invitation {
 	}
 	return inv
 }
-

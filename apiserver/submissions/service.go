@@ -39,7 +39,6 @@ import (
 	"github.com/codequest-dev/codequest/api/proto/codequest/v1/codequestv1connect"
 	"github.com/codequest-dev/codequest/apiserver/apierr"
 	"github.com/codequest-dev/codequest/apiserver/auth"
-	"github.com/codequest-dev/codequest/apiserver/policy"
 	"github.com/codequest-dev/codequest/apiserver/problems"
 	"github.com/codequest-dev/codequest/apiserver/store"
 )
@@ -330,9 +329,9 @@ func (s *Service) viewFor(ctx context.Context, c *auth.Caller, row store.Submiss
 	return view(full(row), ed)
 }
 
-// readable loads a submission the caller may read: their own, or any for
-// admins and instructors of its problem's organization. Others get
-// not-found.
+// readable loads a submission the caller may read: their own, or any of a
+// problem they edit (its author, its organization's instructors and
+// owners, admins). Others get not-found.
 func (s *Service) readable(ctx context.Context, rawID string) (store.Submission, error) {
 	c, err := caller(ctx)
 	if err != nil {
@@ -351,23 +350,15 @@ func (s *Service) readable(ctx context.Context, rawID string) (store.Submission,
 	if err != nil {
 		return row, fmt.Errorf("get submission: %w", err)
 	}
-	if row.UserID == c.UserID || c.IsAdmin() {
+	if row.UserID == c.UserID {
 		return row, nil
 	}
-	// Instructors and owners of the problem's organization.
-	p, err := s.st.GetProblem(ctx, row.ProblemID)
+	ed, err := s.editor(ctx, c, row.ProblemID)
 	if err != nil {
-		return row, fmt.Errorf("get problem: %w", err)
+		return row, err
 	}
-	if p.OrganizationID == nil {
+	if !ed {
 		return row, errNotFound
-	}
-	m, err := s.st.GetMembership(ctx, store.GetMembershipParams{OrganizationID: *p.OrganizationID, UserID: c.UserID})
-	if store.IsNoRows(err) || err == nil && policy.OrgRoleRank(m.Role) < policy.OrgRoleRank(policy.OrgRoleInstructor) {
-		return row, errNotFound
-	}
-	if err != nil {
-		return row, fmt.Errorf("membership: %w", err)
 	}
 	return row, nil
 }
