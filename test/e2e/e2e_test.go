@@ -81,7 +81,7 @@ func (p *platform) startController(t testing.TB) {
 	if err := controllers.SetupLocal(ctx, mgr, controllers.LocalConfig{
 		Judge:      j,
 		Objects:    controllers.ObjectStoreConfig{Endpoint: o.Endpoint, AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: o.Region, UseTLS: o.UseTLS},
-		PackageDir: t.TempDir(), Workers: 2, Queue: 100, SubmissionConcurrency: 8, ProblemConcurrency: 2,
+		PackageDir: t.TempDir(), Workers: 2, Queue: 100, PerUser: 2, SubmissionConcurrency: 8, ProblemConcurrency: 2,
 	}); err != nil {
 		t.Fatal(err)
 	}
