@@ -85,7 +85,9 @@ func New(t testing.TB, opts ...Option) *Env {
 	many := redis_rate.PerMinute(10000)
 	cfg.Auth.LoginPerIP, cfg.Auth.LoginFailuresPerClient, cfg.Auth.LoginFailuresPerAccount = many, many, many
 	cfg.Auth.RegisterPerIP, cfg.Auth.RegisterPerAddress, cfg.Auth.ResetPerIP = many, many, many
-	cfg.Auth.ChangePasswordFailures, cfg.Auth.MailPerAccount = many, many
+	cfg.Auth.ChangePasswordFailures, cfg.Auth.MailPerAccount, cfg.Auth.RegisterGlobal = many, many, many
+	// Tests sign in concurrently; the flood benchmark and gate test lower it.
+	cfg.HTTP.AuthConcurrency = 64
 	// Tests run many servers at once: metrics only where a test asks.
 	cfg.HTTP.MetricsAddr = ""
 	for _, o := range opts {

@@ -46,6 +46,9 @@ type Config struct {
 	// client address and of one email address.
 	RegisterPerIP      redis_rate.Limit
 	RegisterPerAddress redis_rate.Limit
+	// RegisterGlobal limits registrations from everywhere together: each
+	// sends a mail, and many addresses pass every per-client limit.
+	RegisterGlobal redis_rate.Limit
 	// ResetPerIP limits ResetPassword calls from one client address.
 	ResetPerIP redis_rate.Limit
 	// ChangePasswordFailures limits wrong current passwords given to
@@ -67,6 +70,7 @@ func DefaultConfig() Config {
 		LoginFailuresPerAccount: redis_rate.Limit{Rate: 100, Burst: 100, Period: time.Hour},
 		RegisterPerIP:           redis_rate.Limit{Rate: 20, Burst: 20, Period: time.Hour},
 		RegisterPerAddress:      redis_rate.Limit{Rate: 3, Burst: 3, Period: time.Hour},
+		RegisterGlobal:          redis_rate.PerMinute(60),
 		ResetPerIP:              redis_rate.Limit{Rate: 30, Burst: 30, Period: time.Hour},
 		ChangePasswordFailures:  redis_rate.Limit{Rate: 5, Burst: 5, Period: 15 * time.Minute},
 		MailPerAccount:          redis_rate.Limit{Rate: 5, Burst: 5, Period: time.Hour},
@@ -181,6 +185,9 @@ func (s *Service) Register(ctx context.Context, req *connect.Request[codequestv1
 		return nil, apierr.Connect(ctx, err)
 	}
 	if err := s.limit(ctx, "register:address:"+email, s.cfg.RegisterPerAddress); err != nil {
+		return nil, apierr.Connect(ctx, err)
+	}
+	if err := s.limit(ctx, "register:all", s.cfg.RegisterGlobal); err != nil {
 		return nil, apierr.Connect(ctx, err)
 	}
 	// Hash whatever happens, so that known and unknown addresses take the

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"connectrpc.com/connect"
@@ -44,6 +45,12 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// MaxRequestBytes bounds a request message, compressed or inflated.
 	MaxRequestBytes int64
+	// AuthConcurrency caps the anonymous AuthService calls that do real
+	// work (Register, Login, ResetPassword, ...) running at once on this
+	// replica; others wait AuthWait, then get resource_exhausted (0: no
+	// cap).
+	AuthConcurrency int
+	AuthWait        time.Duration
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
@@ -56,6 +63,8 @@ func DefaultConfig() Config {
 		Addr:            "127.0.0.1:8080",
 		MetricsAddr:     "127.0.0.1:9090",
 		MaxRequestBytes: 4 << 20,
+		AuthConcurrency: max(1, runtime.GOMAXPROCS(0)/2),
+		AuthWait:        time.Second,
 		ReadTimeout:     30 * time.Second,
 		// Streams (WatchSubmission) outlive any write timeout: they are
 		// bounded by their own deadlines instead.
@@ -145,6 +154,7 @@ func New(cfg Config, log *slog.Logger, keys *auth.Keys, states auth.States, tabl
 	var h http.Handler = mux
 	h = auth.Middleware(keys, states, h)
 	h = http.MaxBytesHandler(h, cfg.MaxRequestBytes+64<<10)
+	h = withAuthGate(cfg.AuthConcurrency, cfg.AuthWait, h)
 	h = clientip.Middleware(cfg.TrustedProxies, h)
 	h = corsHandler(cfg.CORSOrigins).Handler(h)
 	h = withAccessLog(log, h)

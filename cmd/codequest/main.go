@@ -151,6 +151,7 @@ func serve(ctx context.Context, args []string) error {
 		loginPerIP, loginPerAcct   = 30, 10
 		loginFailuresAccount       = 100
 		registerPerIP, registerPer = 20, 3
+		registerAll                = 60
 		trustedProxies             string
 		maxBytes                   = int(cfg.HTTP.MaxRequestBytes)
 	)
@@ -189,6 +190,8 @@ func serve(ctx context.Context, args []string) error {
 	fs.integer(&loginFailuresAccount, "login-failures-account", "CODEQUEST_LOGIN_FAILURES_ACCOUNT", "failed Logins per account from all addresses per hour (a password reset clears it)")
 	fs.integer(&registerPerIP, "register-rate-ip", "CODEQUEST_REGISTER_RATE_IP", "registrations per client address per hour")
 	fs.integer(&registerPer, "register-rate-address", "CODEQUEST_REGISTER_RATE_ADDRESS", "registrations of one email address per hour")
+	fs.integer(&registerAll, "register-rate-global", "CODEQUEST_REGISTER_RATE_GLOBAL", "registrations from all clients together per minute")
+	fs.integer(&cfg.HTTP.AuthConcurrency, "auth-concurrency", "CODEQUEST_AUTH_CONCURRENCY", "anonymous sign-in calls (Register, Login, ResetPassword, ...) running at once (default: half the CPUs)")
 	fs.integer(&cfg.PasswordHashes, "password-hash-concurrency", "CODEQUEST_PASSWORD_HASH_CONCURRENCY", "password hashes computed at once (default: half the CPUs)")
 	fs.integer(&cfg.Submissions.WatchesPerUser, "watches-per-user", "CODEQUEST_WATCHES_PER_USER", "WatchSubmission streams open at once per user")
 	judging, kubeconfig := "kubernetes", ""
@@ -220,6 +223,7 @@ func serve(ctx context.Context, args []string) error {
 	cfg.Auth.LoginFailuresPerAccount = redis_rate.Limit{Rate: loginFailuresAccount, Burst: loginFailuresAccount, Period: time.Hour}
 	cfg.Auth.RegisterPerIP = redis_rate.Limit{Rate: registerPerIP, Burst: registerPerIP, Period: time.Hour}
 	cfg.Auth.RegisterPerAddress = redis_rate.Limit{Rate: registerPer, Burst: registerPer, Period: time.Hour}
+	cfg.Auth.RegisterGlobal = redis_rate.PerMinute(registerAll)
 	proxies, err := clientip.ParsePrefixes(trustedProxies)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
