@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"time"
 
 	"connectrpc.com/connect"
@@ -29,9 +30,11 @@ import (
 	"github.com/codequest-dev/codequest/apiserver/mail"
 	"github.com/codequest-dev/codequest/apiserver/objects"
 	"github.com/codequest-dev/codequest/apiserver/orgs"
+	"github.com/codequest-dev/codequest/apiserver/passwords"
 	"github.com/codequest-dev/codequest/apiserver/policy"
 	"github.com/codequest-dev/codequest/apiserver/problems"
 	"github.com/codequest-dev/codequest/apiserver/server"
+	"github.com/codequest-dev/codequest/apiserver/session"
 	"github.com/codequest-dev/codequest/apiserver/store"
 	"github.com/codequest-dev/codequest/apiserver/submissions"
 	"github.com/codequest-dev/codequest/apiserver/users"
@@ -54,6 +57,11 @@ type Config struct {
 	VerifyKeys []ed25519.PublicKey
 	// Argon2 are the password hashing parameters.
 	Argon2 auth.Argon2Params
+	// PasswordHashes caps the password hashes computed at once; a request
+	// waits at most PasswordHashWait for a slot, then gets
+	// resource_exhausted.
+	PasswordHashes   int
+	PasswordHashWait time.Duration
 	// Kube is the cluster where Problems and Submissions are judged; nil
 	// leaves judging off (Submit and Run answer failed_precondition).
 	Kube *rest.Config
@@ -69,18 +77,21 @@ type Config struct {
 // DefaultConfig returns the defaults documented in README.md.
 func DefaultConfig() Config {
 	return Config{
-		HTTP:           server.DefaultConfig(),
-		DatabaseURL:    "postgres://codequest@127.0.0.1:5432/codequest",
-		RedisURL:       "redis://127.0.0.1:6379/0",
-		Objects:        objects.Config{Endpoint: "127.0.0.1:9000", Bucket: "codequest", Region: "us-east-1"},
-		SMTP:           mail.SMTPConfig{Host: "127.0.0.1", Port: 1025, From: "CodeQuest <no-reply@codequest.dev>"},
-		Auth:           auth.DefaultConfig(),
-		JWTIssuer:      "codequest",
-		JWTAudience:    "codequest-api",
-		Argon2:         auth.OWASPParams,
-		MailWorkers:    4,
-		JudgeNamespace: "codequest-judge",
-		Submissions:    submissions.DefaultConfig(),
+		HTTP:        server.DefaultConfig(),
+		DatabaseURL: "postgres://codequest@127.0.0.1:5432/codequest",
+		RedisURL:    "redis://127.0.0.1:6379/0",
+		Objects:     objects.Config{Endpoint: "127.0.0.1:9000", Bucket: "codequest", Region: "us-east-1"},
+		SMTP:        mail.SMTPConfig{Host: "127.0.0.1", Port: 1025, From: "CodeQuest <no-reply@codequest.dev>"},
+		Auth:        auth.DefaultConfig(),
+		JWTIssuer:   "codequest",
+		JWTAudience: "codequest-api",
+		Argon2:      auth.OWASPParams,
+		// Half the CPUs: hashing never takes the cores other calls need.
+		PasswordHashes:   max(1, runtime.GOMAXPROCS(0)/2),
+		PasswordHashWait: 2 * time.Second,
+		MailWorkers:      4,
+		JudgeNamespace:   "codequest-judge",
+		Submissions:      submissions.DefaultConfig(),
 	}
 }
 
@@ -154,6 +165,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*APIServer, error) 
 
 	st := store.Open(a.Pool)
 	a.store = st
+	sessions := session.New(st.Queries, a.Redis, log.With("component", "session"))
 	var publisher problems.Publisher
 	var dispatcher submissions.Dispatcher
 	if cfg.Kube != nil {
@@ -164,24 +176,25 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*APIServer, error) 
 		}
 		publisher, dispatcher = a.Judge, a.Judge
 	}
-	authSvc, err := auth.NewService(cfg.Auth, st, a.Keys, auth.Hasher{Params: cfg.Argon2}, redis_rate.NewLimiter(a.Redis), a.River)
+	authSvc, err := auth.NewService(cfg.Auth, st, a.Keys, auth.Hasher{Params: cfg.Argon2},
+		passwords.NewLimiter(cfg.PasswordHashes, cfg.PasswordHashWait), redis_rate.NewLimiter(a.Redis), a.River, sessions)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	usersSvc := users.New(st, a.Objects)
-	orgsSvc := orgs.New(st)
+	usersSvc := users.New(st, a.Objects, sessions)
 	problemsSvc := problems.New(st, a.Objects, a.Redis, publisher, a.River, log)
+	orgsSvc := orgs.New(st, problemsSvc)
 	publishWorker.Service = problemsSvc
 	board := submissions.NewLeaderboard(st, a.Redis, log)
-	a.Submissions = submissions.New(cfg.Submissions, st, a.Redis, problemsSvc, dispatcher, a.River, board, log)
+	a.Submissions = submissions.New(cfg.Submissions, st, a.Redis, problemsSvc, dispatcher, a.River, board, a.Objects, log)
 	dispatchWorker.Service = a.Submissions
 
 	ready := map[string]server.Checker{
 		"postgres": func(ctx context.Context) error { return a.Pool.Ping(ctx) },
 		"redis":    func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() },
 	}
-	a.Server = server.New(cfg.HTTP, log, a.Keys, policy.Default(), orgs.Memberships{Store: st}, ready,
+	a.Server = server.New(cfg.HTTP, log, a.Keys, sessions, policy.Default(), orgs.Memberships{Store: st}, ready,
 		func(o ...connect.HandlerOption) server.Service {
 			p, h := codequestv1connect.NewAuthServiceHandler(authSvc, o...)
 			return server.Service{Name: codequestv1connect.AuthServiceName, Path: p, Handler: h}
@@ -226,6 +239,17 @@ func (a *APIServer) Run(ctx context.Context, ln net.Listener) error {
 			}
 		}()
 	}
+	if addr := a.cfg.HTTP.MetricsAddr; addr != "" && addr != "0" {
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen for metrics on %s: %w", addr, err)
+		}
+		go func() {
+			if err := a.Server.ServeMetrics(ctx, mln); err != nil {
+				a.log.Error("metrics listener", "error", err)
+			}
+		}()
+	}
 	if a.Judge != nil {
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -240,6 +264,9 @@ func (a *APIServer) Run(ctx context.Context, ln net.Listener) error {
 
 // Close releases the connections New opened.
 func (a *APIServer) Close() {
+	if a.Submissions != nil {
+		a.Submissions.Close()
+	}
 	if a.Redis != nil {
 		_ = a.Redis.Close()
 	}

@@ -86,7 +86,7 @@ func (b *baseline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "db", http.StatusInternalServerError)
 			return
 		}
-		access, _, _ := b.keys.Issue(uid, role, nil)
+		access, _, _ := b.keys.Issue(uid, role, 0, nil)
 		_ = json.NewEncoder(w).Encode(map[string]string{"accessToken": access, "refreshToken": tok})
 	case "/me":
 		c, err := b.keys.Parse(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
@@ -106,7 +106,7 @@ func (b *baseline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *baseline) issue(w http.ResponseWriter, r *http.Request, id uuid.UUID, role string, fam uuid.UUID) {
-	access, _, _ := b.keys.Issue(id, role, nil)
+	access, _, _ := b.keys.Issue(id, role, 0, nil)
 	tok, hash := auth.NewOpaqueToken()
 	if _, err := b.pool.Exec(r.Context(), `INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4)`, id, fam, hash, time.Now().Add(time.Hour)); err != nil {
 		http.Error(w, "db", http.StatusInternalServerError)

@@ -20,6 +20,9 @@ type LocalConfig struct {
 	PackageDir string
 	// Workers judge at once; at most Queue wait.
 	Workers, Queue int
+	// PerUser caps one user's judgings in flight (0: no cap); places free
+	// up fairly between users.
+	PerUser int
 	// SubmissionConcurrency and ProblemConcurrency bound the reconcilers.
 	SubmissionConcurrency, ProblemConcurrency int
 	// VerificationOptional makes Problems Ready whatever their labelled
@@ -46,6 +49,7 @@ func SetupLocal(ctx context.Context, mgr ctrl.Manager, cfg LocalConfig) error {
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("codequest-submission"),
 		Executor:                NewLocalExecutor(cfg.Judge, packages, objects, max(1, cfg.Workers), max(1, cfg.Queue)),
 		MaxConcurrentReconciles: max(1, cfg.SubmissionConcurrency),
+		Queue:                   NewFairQueue(cfg.PerUser, max(1, cfg.Workers)),
 	}
 	return sr.SetupWithManager(ctx, mgr)
 }

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/codequest-dev/codequest/api/v1alpha1"
 	"github.com/codequest-dev/codequest/judge"
@@ -46,7 +47,12 @@ const (
 	ReasonPending            = "Pending"
 	ReasonJudged             = "Judged"
 	ReasonJudgingFailed      = "JudgingFailed"
+	ReasonFairQueue          = "FairQueue"
 )
+
+// fairQueueRecheck re-reconciles a Submission the fair queue holds back, in
+// case a wake-up was lost.
+const fairQueueRecheck = 30 * time.Second
 
 // problemRefField indexes Submissions by spec.problemRef.name.
 const problemRefField = "spec.problemRef.name"
@@ -74,6 +80,9 @@ type SubmissionReconciler struct {
 	// MaxConcurrentReconciles is the number of Submissions reconciled at
 	// once (default 16).
 	MaxConcurrentReconciles int
+	// Queue, if set, decides which queued Submissions start: a per-user
+	// cap and fair ordering between users.
+	Queue *FairQueue
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -95,6 +104,7 @@ func (r *SubmissionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if apierrors.IsNotFound(err) {
 			// Gone: its Job and Secret go with it (owner references);
 			// the executor frees what it holds.
+			r.queueDone(req.NamespacedName)
 			return ctrl.Result{}, r.Executor.Release(ctx, req.NamespacedName)
 		}
 		return ctrl.Result{}, err
@@ -115,6 +125,7 @@ func (r *SubmissionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}()
 
 	if sub.Status.Phase.Finished() {
+		r.queueDone(req.NamespacedName)
 		return ctrl.Result{}, r.Executor.Release(ctx, req.NamespacedName)
 	}
 	if sub.Status.Phase == "" {
@@ -128,6 +139,9 @@ func (r *SubmissionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	if obs.State == StateAbsent {
 		return r.reconcileStart(ctx, sub)
+	}
+	if r.Queue != nil {
+		r.Queue.Running(sub)
 	}
 	return r.reconcileProgress(ctx, sub, obs)
 }
@@ -154,8 +168,17 @@ func (r *SubmissionReconciler) reconcileStart(ctx context.Context, sub *v1alpha1
 		return ctrl.Result{}, nil
 	}
 
+	if r.Queue != nil {
+		if ok, why := r.Queue.Admit(sub); !ok {
+			r.wait(sub, ReasonFairQueue, why)
+			return ctrl.Result{RequeueAfter: fairQueueRecheck}, nil
+		}
+	}
 	lost := meta.IsStatusConditionTrue(sub.Status.Conditions, ConditionScheduled)
 	ref, err := r.Executor.Start(ctx, sub, prob)
+	if err != nil && r.Queue != nil {
+		r.Queue.Requeue(sub)
+	}
 	if errors.Is(err, ErrQuotaExceeded) {
 		c := meta.FindStatusCondition(sub.Status.Conditions, ConditionScheduled)
 		waited := time.Duration(0)
@@ -234,6 +257,12 @@ func (r *SubmissionReconciler) reconcileProgress(ctx context.Context, sub *v1alp
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{RequeueAfter: obs.PollAfter}, nil
+}
+
+func (r *SubmissionReconciler) queueDone(key types.NamespacedName) {
+	if r.Queue != nil {
+		r.Queue.Done(key)
+	}
 }
 
 // wait keeps sub Queued with a reason.
@@ -382,6 +411,9 @@ func (r *SubmissionReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 		Named("submission")
 	if w, ok := r.Executor.(watcher); ok {
 		b = w.watch(b)
+	}
+	if r.Queue != nil {
+		b = b.WatchesRawSource(source.Channel(r.Queue.wake, &handler.TypedEnqueueRequestForObject[*v1alpha1.Submission]{}))
 	}
 	return b.Complete(r)
 }

@@ -83,7 +83,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 
 	ctx := context.Background()
-	for _, ns := range []string{judgeNS, "codequest-local", "codequest-verify"} {
+	for _, ns := range []string{judgeNS, "codequest-local", "codequest-verify", "codequest-fair"} {
 		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 		// No kube-controller-manager here: make the default ServiceAccount.
 		Expect(k8sClient.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}})).To(Succeed())
@@ -132,7 +132,7 @@ func startManager(ns string, exec func(ctrl.Manager) Executor, verifier Verifier
 }
 
 // startManagerWith starts a manager whose Problem reconciler set configures.
-func startManagerWith(ns string, exec func(ctrl.Manager) Executor, set func(*ProblemReconciler)) *manager {
+func startManagerWith(ns string, exec func(ctrl.Manager) Executor, set func(*ProblemReconciler), setSub ...func(*SubmissionReconciler)) *manager {
 	mgr, err := ctrl.NewManager(cfg, ManagerOptions(scheme, ManagerConfig{
 		Namespaces: []string{ns}, MetricsAddr: "0", ProbeAddr: "0", SkipNameValidation: true,
 	}))
@@ -142,9 +142,13 @@ func startManagerWith(ns string, exec func(ctrl.Manager) Executor, set func(*Pro
 	pr := &ProblemReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problem-controller"), Packages: pkgs}
 	set(pr)
 	Expect(pr.SetupWithManager(mgr, 2)).To(Succeed())
-	Expect((&SubmissionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("submission-controller"),
+	sr := &SubmissionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("submission-controller"),
 		Executor: exec(mgr), QuotaBackoff: Backoff{Min: 200 * time.Millisecond, Max: time.Second},
-	}).SetupWithManager(ctx, mgr)).To(Succeed())
+	}
+	for _, f := range setSub {
+		f(sr)
+	}
+	Expect(sr.SetupWithManager(ctx, mgr)).To(Succeed())
 	m := &manager{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer GinkgoRecover()

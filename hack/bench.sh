@@ -5,6 +5,7 @@
 #
 #   hack/bench.sh            every group
 #   hack/bench.sh api        identity RPCs vs bare net/http + pgx
+#   hack/bench.sh flood      another user's GetMe with and without a Register/ResetPassword/Login flood
 #   hack/bench.sh judge      sandbox overhead vs bare exec and bubblewrap
 #   hack/bench.sh operator   1,000 Submissions to Jobs against a real kube-apiserver
 #   hack/bench.sh e2e        submit → verdict on one machine vs bare compile+run; verdict fan-out
@@ -22,6 +23,10 @@ group=${1:-all}
 if [[ $group == all || $group == api ]]; then
   echo; echo "== API: Login, Refresh, GetMe (server=codequest vs server=baseline)"
   go test ./apiserver/ -run '^$' -bench 'Login|Refresh|GetMe' -benchtime 2s -count "$COUNT"
+fi
+if [[ $group == all || $group == flood ]]; then
+  echo; echo "== API: another user's GetMe with no load vs under a flood of Register, ResetPassword, Login from many clients"
+  go test ./apiserver/ -run '^$' -bench 'OtherUsersUnderAuthFlood' -benchtime 2000x -count "$COUNT"
 fi
 if [[ $group == all || $group == judge ]]; then
   if ls sandbox/*_test.go >/dev/null 2>&1; then

@@ -82,9 +82,14 @@ func New(t testing.TB, opts ...Option) *Env {
 	cfg.SMTP.Host, cfg.SMTP.Port = h.Mail.SMTPHost, h.Mail.SMTPPort
 	cfg.SigningKey = key
 	// Tests sign in often from one address; the rate-limit tests lower these.
-	cfg.Auth.LoginPerIP = redis_rate.PerMinute(10000)
-	cfg.Auth.LoginPerAccount = redis_rate.PerMinute(10000)
-	cfg.Auth.MailPerAccount = redis_rate.PerMinute(10000)
+	many := redis_rate.PerMinute(10000)
+	cfg.Auth.LoginPerIP, cfg.Auth.LoginFailuresPerClient, cfg.Auth.LoginFailuresPerAccount = many, many, many
+	cfg.Auth.RegisterPerIP, cfg.Auth.RegisterPerAddress, cfg.Auth.ResetPerIP = many, many, many
+	cfg.Auth.ChangePasswordFailures, cfg.Auth.MailPerAccount, cfg.Auth.RegisterGlobal = many, many, many
+	// Tests sign in concurrently; the flood benchmark and gate test lower it.
+	cfg.HTTP.AuthConcurrency = 64
+	// Tests run many servers at once: metrics only where a test asks.
+	cfg.HTTP.MetricsAddr = ""
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -196,27 +201,32 @@ func (u *User) Auth() connect.ClientOption {
 
 // Bearer returns a client option that sends an Authorization header.
 func Bearer(token string) connect.ClientOption {
-	return connect.WithInterceptors(bearer(token))
+	return Header("Authorization", "Bearer "+token)
 }
 
-type bearer string
+// Header returns a client option that sends a request header.
+func Header(name, value string) connect.ClientOption {
+	return connect.WithInterceptors(header{name, value})
+}
 
-func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+type header struct{ name, value string }
+
+func (h header) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		req.Header().Set("Authorization", "Bearer "+string(b))
+		req.Header().Set(h.name, h.value)
 		return next(ctx, req)
 	}
 }
 
-func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+func (h header) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
 		conn := next(ctx, spec)
-		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		conn.RequestHeader().Set(h.name, h.value)
 		return conn
 	}
 }
 
-func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+func (h header) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return next
 }
 

@@ -17,7 +17,8 @@ const (
 	RoleAdmin           = "admin"
 )
 
-// Caller is an authenticated caller, from a verified access token.
+// Caller is an authenticated caller: the account of a verified access token
+// of its current session epoch, with the role the account has now.
 type Caller struct {
 	UserID uuid.UUID
 	Role   string

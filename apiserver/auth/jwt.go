@@ -20,8 +20,12 @@ const AccessTokenTTL = 15 * time.Minute
 // Claims are the claims of an access token.
 type Claims struct {
 	jwt.RegisteredClaims
-	// Role is the platform role: learner, instructor, business_partner, admin.
+	// Role is the platform role as of issue time, for clients: authorization
+	// reads the current role, never this claim.
 	Role string `json:"role"`
+	// Epoch is the account's session epoch at issue time; a token of an
+	// older epoch than the account's is refused.
+	Epoch int64 `json:"sep,omitempty"`
 	// Orgs maps organization ids to the caller's role in each, as of issue
 	// time. Authorization re-checks membership in the database; this is for
 	// clients.
@@ -66,8 +70,8 @@ func (k *Keys) WithClock(now func() time.Time) *Keys {
 	return k
 }
 
-// Issue signs an access token for a user.
-func (k *Keys) Issue(userID uuid.UUID, role string, orgs map[string]string) (string, time.Time, error) {
+// Issue signs an access token for a user in session epoch epoch.
+func (k *Keys) Issue(userID uuid.UUID, role string, epoch int64, orgs map[string]string) (string, time.Time, error) {
 	now := k.now()
 	exp := now.Add(AccessTokenTTL)
 	claims := Claims{
@@ -80,8 +84,9 @@ func (k *Keys) Issue(userID uuid.UUID, role string, orgs map[string]string) (str
 			ExpiresAt: jwt.NewNumericDate(exp),
 			ID:        uuid.NewString(),
 		},
-		Role: role,
-		Orgs: orgs,
+		Role:  role,
+		Epoch: epoch,
+		Orgs:  orgs,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	t.Header["kid"] = k.signKID

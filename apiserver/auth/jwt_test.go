@@ -23,7 +23,7 @@ func newKeys(t testing.TB) (*Keys, ed25519.PrivateKey) {
 func TestIssueParse(t *testing.T) {
 	keys, _ := newKeys(t)
 	id := uuid.New()
-	tok, exp, err := keys.Issue(id, RoleInstructor, map[string]string{"o1": "owner"})
+	tok, exp, err := keys.Issue(id, RoleInstructor, 0, map[string]string{"o1": "owner"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,16 +50,16 @@ func TestParseRefuses(t *testing.T) {
 	keys, _ := newKeys(t)
 	other, _ := newKeys(t)
 	id := uuid.New()
-	good, _, _ := keys.Issue(id, RoleLearner, nil)
-	wrongKey, _, _ := other.Issue(id, RoleLearner, nil)
+	good, _, _ := keys.Issue(id, RoleLearner, 0, nil)
+	wrongKey, _, _ := other.Issue(id, RoleLearner, 0, nil)
 
 	past, _ := newKeys(t)
 	past.sign, past.signKID, past.verify = keys.sign, keys.signKID, keys.verify
 	past.WithClock(func() time.Time { return time.Now().Add(-time.Hour) })
-	expired, _, _ := past.Issue(id, RoleLearner, nil)
+	expired, _, _ := past.Issue(id, RoleLearner, 0, nil)
 
 	otherAud := NewKeys("codequest", "someone-else", keys.sign)
-	wrongAud, _, _ := otherAud.Issue(id, RoleLearner, nil)
+	wrongAud, _, _ := otherAud.Issue(id, RoleLearner, 0, nil)
 
 	// alg: none, with this key's kid and valid claims.
 	parts := strings.Split(good, ".")
@@ -86,7 +86,7 @@ func TestParseRefuses(t *testing.T) {
 
 func TestRotation(t *testing.T) {
 	old, oldKey := newKeys(t)
-	tok, _, _ := old.Issue(uuid.New(), RoleLearner, nil)
+	tok, _, _ := old.Issue(uuid.New(), RoleLearner, 0, nil)
 	_, newKey, _ := ed25519.GenerateKey(nil)
 	rotated := NewKeys("codequest", "codequest-api", newKey, oldKey.Public().(ed25519.PublicKey))
 	if _, err := rotated.Parse(tok); err != nil {
@@ -100,7 +100,7 @@ func TestRotation(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	keys, _ := newKeys(f)
-	good, _, _ := keys.Issue(uuid.New(), RoleLearner, nil)
+	good, _, _ := keys.Issue(uuid.New(), RoleLearner, 0, nil)
 	f.Add(good)
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Add("a.b.c")
@@ -146,17 +146,18 @@ func TestPasswordHash(t *testing.T) {
 
 func TestPasswordPolicy(t *testing.T) {
 	for pw, ok := range map[string]bool{
-		"Abcdefg1": true, "abcdefg1": false, "ABCDEFG1": false, "Abcdefgh": false, "Abc1": false,
-		strings.Repeat("Aa1", 43): false, "Ünïcödé1x": true,
+		"Zebra-Kettle7": true, "abcdefg1": false, "ABCDEFG1": false, "Abcdefgh": false, "Abc1": false,
+		strings.Repeat("Aa1", 43): false, "Ünïcödé1x": true, "Password1": false, "Abcdefg1": false,
 	} {
-		if got := PasswordProblem(pw) == ""; got != ok {
+		if got := PasswordProblem(pw, "") == ""; got != ok {
 			t.Errorf("PasswordProblem(%q) ok = %v, want %v", pw, got, ok)
 		}
 	}
 }
 
 func FuzzNormalizeEmail(f *testing.F) {
-	for _, s := range []string{"a@b.co", " A@B.CO ", "x", "a@b", "\"q\"@x.io", "<a@b.co>", "Name <a@b.co>"} {
+	for _, s := range []string{"a@b.co", " A@B.CO ", "x", "a@b", "\"q\"@x.io", "<a@b.co>", "Name <a@b.co>",
+		"ａｄａ@example.com", "ad\u200ba@example.com", "аda@example.com", "ada@exаmple.com", "ada@bücher.de"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -164,11 +165,44 @@ func FuzzNormalizeEmail(f *testing.F) {
 		if !ok {
 			return
 		}
-		if e != strings.ToLower(e) || len(e) > 254 || !strings.Contains(e, "@") || strings.ContainsAny(e, " <>\r\n") {
+		if e != strings.ToLower(e) || len(e) > 254 || !strings.Contains(e, "@") || strings.ContainsAny(e, " <>\r\n") || !isASCII(e) {
 			t.Fatalf("accepted %q as %q", s, e)
 		}
 		if again, ok2 := NormalizeEmail(e); !ok2 || again != e {
 			t.Fatalf("not idempotent: %q → %q → %q", s, e, again)
 		}
 	})
+}
+
+func isASCII(s string) bool {
+	for _, r := range s {
+		if r > 127 {
+			return false
+		}
+	}
+	return true
+}
+
+// Look-alike and invisible characters never make a second spelling of an
+// address.
+func TestNormalizeEmailConfusables(t *testing.T) {
+	for in, want := range map[string]string{
+		"Ada@Example.com":       "ada@example.com",
+		"ａｄａ@example.com":       "ada@example.com",        // full-width letters fold (NFKC)
+		"ada@bücher.de":         "ada@xn--bcher-kva.de",   // IDN domains in their ASCII form
+		"ad\u200ba@example.com": "",                       // zero-width space: refused
+		"\u0430da@example.com":  "",                       // Cyrillic a: refused
+		"ada@ex\u0430mple.com":  "ada@xn--exmple-4nf.com", // a look-alike domain is visibly another
+	} {
+		got, ok := NormalizeEmail(in)
+		if want == "" {
+			if ok {
+				t.Errorf("NormalizeEmail(%q) = %q, accepted", in, got)
+			}
+			continue
+		}
+		if !ok || got != want {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
 }

@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/codequest-dev/codequest/apiserver/passwords"
 )
 
 // Argon2Params are argon2id cost parameters.
@@ -77,30 +78,7 @@ func (h Hasher) Verify(password, encoded string) (ok, rehash bool, err error) {
 	return true, p != h.Params, nil
 }
 
-// PasswordProblem says what is wrong with a new password, or "" when it
-// meets the policy: 8 to 128 characters with an upper-case letter, a
-// lower-case letter and a digit.
-func PasswordProblem(pw string) string {
-	n := len([]rune(pw))
-	if n < 8 {
-		return "must be at least 8 characters"
-	}
-	if n > 128 {
-		return "must be at most 128 characters"
-	}
-	var upper, lower, digit bool
-	for _, r := range pw {
-		switch {
-		case unicode.IsUpper(r):
-			upper = true
-		case unicode.IsLower(r):
-			lower = true
-		case unicode.IsDigit(r):
-			digit = true
-		}
-	}
-	if !upper || !lower || !digit {
-		return "must contain an upper-case letter, a lower-case letter and a digit"
-	}
-	return ""
-}
+// PasswordProblem says what is wrong with a new password for the account
+// of email (normalized; "" when unknown), or "" when it meets the policy of
+// package passwords.
+func PasswordProblem(pw, email string) string { return passwords.Problem(pw, email) }

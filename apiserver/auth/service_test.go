@@ -3,9 +3,12 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	codequestv1 "github.com/codequest-dev/codequest/api/proto/codequest/v1"
+	"github.com/codequest-dev/codequest/api/proto/codequest/v1/codequestv1connect"
 	"github.com/codequest-dev/codequest/apiserver"
 	"github.com/codequest-dev/codequest/apiserver/apitest"
 	"github.com/codequest-dev/codequest/apiserver/auth"
@@ -45,11 +49,13 @@ func mailedToken(t *testing.T, env *apitest.Env, addr string, n int) (string, st
 
 func code(err error) connect.Code { return connect.CodeOf(err) }
 
-func wantCode(t *testing.T, what string, err error, want connect.Code) {
+func wantCode(t *testing.T, what string, err error, want connect.Code, alsoOK ...connect.Code) {
 	t.Helper()
-	if got := code(err); err == nil || got != want {
-		t.Fatalf("%s: got %v (%v), want %v", what, got, err, want)
+	got := code(err)
+	if err != nil && (got == want || slices.Contains(alsoOK, got)) {
+		return
 	}
+	t.Fatalf("%s: got %v (%v), want %v", what, got, err, want)
 }
 
 func TestRegisterVerifyLogin(t *testing.T) {
@@ -66,7 +72,7 @@ func TestRegisterVerifyLogin(t *testing.T) {
 		t.Fatalf("Register: %v", err)
 	}
 	_, err = c.Auth.Login(ctx, connect.NewRequest(&codequestv1.LoginRequest{Email: email, Password: "Sup3r-secret"}))
-	wantCode(t, "Login before verifying", err, connect.CodeFailedPrecondition)
+	wantCode(t, "Login before verifying (the same answer as a wrong password)", err, connect.CodeUnauthenticated)
 
 	token, subject := mailedToken(t, env, email, 1)
 	if !strings.Contains(subject, "Verify") {
@@ -273,32 +279,63 @@ func TestChangePassword(t *testing.T) {
 	}
 	_, err = c.Auth.Refresh(ctx, connect.NewRequest(&codequestv1.RefreshRequest{RefreshToken: u.Tokens.GetRefreshToken()}))
 	wantCode(t, "session after password change", err, connect.CodeUnauthenticated)
-	if _, err := c.Auth.Login(ctx, connect.NewRequest(&codequestv1.LoginRequest{Email: u.Email, Password: "Fresh-pass-42"})); err != nil {
+	if _, err := env.Clients().Auth.Login(ctx, connect.NewRequest(&codequestv1.LoginRequest{Email: u.Email, Password: "Fresh-pass-42"})); err != nil {
 		t.Errorf("login with new password: %v", err)
 	}
 }
 
-func TestLoginRateLimit(t *testing.T) {
+// loginFrom signs in as if from client address ip (the test server trusts
+// the loopback proxy's X-Forwarded-For).
+func loginFrom(env *apitest.Env, ip, email, password string) error {
+	c := codequestv1connect.NewAuthServiceClient(env.HTTP, env.URL, apitest.Header("X-Forwarded-For", ip))
+	_, err := c.Login(context.Background(), connect.NewRequest(&codequestv1.LoginRequest{Email: email, Password: password}))
+	return err
+}
+
+// Failures lock one client out of one account; the owner elsewhere still
+// signs in; the looser per-account limit stops a spread-out attack, and a
+// password reset (the owner's mailbox) lifts it.
+func TestLoginLockout(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, func(c *apiserver.Config) {
-		c.Auth.LoginPerAccount = redis_rate.Limit{Rate: 3, Burst: 3, Period: time.Minute}
+		c.HTTP.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		c.Auth.LoginFailuresPerClient = redis_rate.Limit{Rate: 3, Burst: 3, Period: time.Hour}
+		c.Auth.LoginFailuresPerAccount = redis_rate.Limit{Rate: 6, Burst: 6, Period: time.Hour}
 	})
-	ctx := context.Background()
-	u := env.NewUser(t, auth.RoleLearner) // one attempt
-	c := env.Clients()
-	for range 2 {
-		_, err := c.Auth.Login(ctx, connect.NewRequest(&codequestv1.LoginRequest{Email: u.Email, Password: "Wrong-pass-1"}))
-		wantCode(t, "wrong password", err, connect.CodeUnauthenticated)
+	u := env.NewUser(t, auth.RoleLearner)
+	for range 3 {
+		wantCode(t, "wrong password", loginFrom(env, "203.0.113.1", u.Email, "Wrong-pass-1"), connect.CodeUnauthenticated)
 	}
-	_, err := c.Auth.Login(ctx, connect.NewRequest(&codequestv1.LoginRequest{Email: u.Email, Password: u.Password}))
-	wantCode(t, "fourth attempt", err, connect.CodeResourceExhausted)
+	err := loginFrom(env, "203.0.113.1", u.Email, u.Password)
+	wantCode(t, "the attacker's client after 3 failures, even with the password", err, connect.CodeResourceExhausted)
 	var ce *connect.Error
 	if !errors.As(err, &ce) || ce.Meta().Get("Retry-After") == "" {
 		t.Errorf("no Retry-After in %v", err)
 	}
-	// Another account from the same address is not limited by this one.
-	if _, err := c.Auth.Login(ctx, connect.NewRequest(&codequestv1.LoginRequest{Email: env.NewUser(t, auth.RoleLearner).Email, Password: apitest.Password})); err != nil {
-		t.Errorf("other account: %v", err)
+	if err := loginFrom(env, "198.51.100.7", u.Email, u.Password); err != nil {
+		t.Errorf("the owner from another address is locked out: %v", err)
+	}
+	// Other accounts from the attacker's address are not affected.
+	other := env.NewUser(t, auth.RoleLearner)
+	if err := loginFrom(env, "203.0.113.1", other.Email, other.Password); err != nil {
+		t.Errorf("another account from the same address: %v", err)
+	}
+	// Spread over addresses, failures reach the per-account limit.
+	for i := range 3 {
+		wantCode(t, "spread failure", loginFrom(env, fmt.Sprintf("203.0.113.%d", 10+i), u.Email, "Wrong-pass-1"), connect.CodeUnauthenticated)
+	}
+	wantCode(t, "past the per-account limit", loginFrom(env, "198.51.100.7", u.Email, u.Password), connect.CodeResourceExhausted)
+	// The owner proves the mailbox: the account's limit is lifted.
+	c := env.Clients()
+	if _, err := c.Auth.ForgotPassword(context.Background(), connect.NewRequest(&codequestv1.ForgotPasswordRequest{Email: u.Email})); err != nil {
+		t.Fatal(err)
+	}
+	token, _ := mailedToken(t, env, u.Email, 1)
+	if _, err := c.Auth.ResetPassword(context.Background(), connect.NewRequest(&codequestv1.ResetPasswordRequest{Token: token, NewPassword: "Owner-again-42"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := loginFrom(env, "198.51.100.7", u.Email, "Owner-again-42"); err != nil {
+		t.Errorf("the owner after a reset: %v", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 func FuzzRegisterRequest(f *testing.F) {
 	for _, m := range []*codequestv1.RegisterRequest{
 		{Email: "ada@example.com", Password: "Analytical-1", DisplayName: "Ada"},
+		{Email: "zed@example.com", Password: "Password1", DisplayName: "Zed"},
 		{Email: "bad", Password: "x", DisplayName: ""},
 		{Email: "a@b.co", Password: "Abcdefg1", DisplayName: "\n"},
 	} {
@@ -38,7 +39,7 @@ func FuzzRegisterRequest(f *testing.F) {
 		}
 		email, err := validateRegister(&m)
 		if err == nil {
-			if _, ok := NormalizeEmail(email); !ok || PasswordProblem(m.GetPassword()) != "" || !validDisplayName(m.GetDisplayName()) {
+			if _, ok := NormalizeEmail(email); !ok || PasswordProblem(m.GetPassword(), email) != "" || !validDisplayName(m.GetDisplayName()) {
 				t.Fatalf("accepted invalid request %v", &m)
 			}
 			return

@@ -26,7 +26,7 @@ func UpdateFrom(s *v1alpha1.Submission) (submissions.Update, bool) {
 	u := submissions.Update{
 		ID: id, Phase: phase, Verdict: string(st.Verdict), Message: st.Message,
 		CurrentTest: st.CurrentTest, TestsPassed: st.TestsPassed, TestsTotal: st.TestsTotal,
-		CompilerMessage: st.CompilerMessage, RunOutput: st.RunOutput,
+		CompilerMessage: st.CompilerMessage, RunOutput: st.RunOutput, Report: st.Report,
 	}
 	if st.MaxCPUTime != nil {
 		u.MaxCPUMillis = st.MaxCPUTime.Milliseconds()

@@ -93,6 +93,16 @@ func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 	return u, nil
 }
 
+// PresignGetIn returns a URL to GET an object of another bucket (judge
+// reports may have their own) before ttl passes.
+func (s *Store) PresignGetIn(ctx context.Context, bucket, key string, ttl time.Duration) (*url.URL, error) {
+	u, err := s.client.PresignedGetObject(ctx, bucket, key, ttl, nil)
+	if err != nil {
+		return nil, fmt.Errorf("presign get %s/%s: %w", bucket, key, err)
+	}
+	return u, nil
+}
+
 // Info describes a stored object.
 type Info struct {
 	Size        int64

@@ -30,7 +30,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	st := store.Open(harness.Postgres(t))
-	return &env{st: st, svc: orgs.New(st)}
+	return &env{st: st, svc: orgs.New(st, nil)}
 }
 
 // user creates an account with a platform role and returns a context
@@ -57,13 +57,21 @@ func (e *env) org(t *testing.T, ctx context.Context, slug string) string {
 	return res.Msg.GetOrganization().GetId()
 }
 
-// add makes userID a member of orgID with role, as the caller in ctx.
+// add makes userID a member of orgID with role: the caller in ctx invites,
+// the user accepts.
 func (e *env) add(t *testing.T, ctx context.Context, orgID string, userID uuid.UUID, role codequestv1.OrganizationRole) {
 	t.Helper()
-	if _, err := e.svc.AddMember(ctx, connect.NewRequest(&codequestv1.AddMemberRequest{
+	inv, err := e.svc.InviteMember(ctx, connect.NewRequest(&codequestv1.InviteMemberRequest{
 		OrganizationId: orgID, UserId: userID.String(), Role: role,
+	}))
+	if err != nil {
+		t.Fatalf("InviteMember(%s, %v): %v", userID, role, err)
+	}
+	invitee := auth.WithCaller(t.Context(), &auth.Caller{UserID: userID, Role: auth.RoleLearner})
+	if _, err := e.svc.AcceptInvitation(invitee, connect.NewRequest(&codequestv1.AcceptInvitationRequest{
+		InvitationId: inv.Msg.GetInvitation().GetId(),
 	})); err != nil {
-		t.Fatalf("AddMember(%s, %v): %v", userID, role, err)
+		t.Fatalf("AcceptInvitation(%s): %v", userID, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package orgs_test
 
 import (
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -45,8 +46,7 @@ func TestRPCOrganizations(t *testing.T) {
 		u    *apitest.User
 		role codequestv1.OrganizationRole
 	}{{instructor, roleInstructor}, {learner, roleMember}} {
-		_, err := owner.AddMember(ctx, connect.NewRequest(&codequestv1.AddMemberRequest{OrganizationId: orgID, UserId: m.u.ID.String(), Role: m.role}))
-		wantCode(t, err, 0)
+		join(t, env, owner, orgID, m.u, m.role)
 	}
 
 	for name, c := range clients(env, nil) {
@@ -87,11 +87,14 @@ func TestRPCOrganizations(t *testing.T) {
 		}
 	}
 	for _, c := range clients(env, instructor) {
-		_, err := c.AddMember(ctx, connect.NewRequest(&codequestv1.AddMemberRequest{OrganizationId: orgID, UserId: newcomer.ID.String(), Role: roleInstructor}))
+		_, err := c.InviteMember(ctx, connect.NewRequest(&codequestv1.InviteMemberRequest{OrganizationId: orgID, UserId: newcomer.ID.String(), Role: roleInstructor}))
 		wantCode(t, err, connect.CodePermissionDenied)
+		// Adding someone who is not a member is an invitation, never a
+		// membership (and never an address).
 		_, err = c.AddMember(ctx, connect.NewRequest(&codequestv1.AddMemberRequest{OrganizationId: orgID, UserId: newcomer.ID.String(), Role: roleMember}))
-		wantCode(t, err, 0)
+		wantCode(t, err, connect.CodeFailedPrecondition)
 	}
+	join(t, env, env.Clients(instructor.Auth()).Orgs, orgID, newcomer, roleMember)
 
 	for name, c := range clients(env, partner) {
 		_, err := c.CreateOrganization(ctx, connect.NewRequest(&codequestv1.CreateOrganizationRequest{Slug: "-Bad", Name: "", Description: "ok"}))
@@ -134,5 +137,17 @@ func TestRPCOrganizations(t *testing.T) {
 
 	// A member may leave by themselves.
 	_, err = env.Clients(newcomer.Auth()).Orgs.RemoveMember(ctx, connect.NewRequest(&codequestv1.RemoveMemberRequest{OrganizationId: orgID, UserId: newcomer.ID.String()}))
+	wantCode(t, err, 0)
+}
+
+// join has owner invite u and u accept, through the API.
+func join(t *testing.T, env *apitest.Env, owner codequestv1connect.OrganizationServiceClient, orgID string, u *apitest.User, role codequestv1.OrganizationRole) {
+	t.Helper()
+	inv, err := owner.InviteMember(t.Context(), connect.NewRequest(&codequestv1.InviteMemberRequest{OrganizationId: orgID, UserId: u.ID.String(), Role: role}))
+	wantCode(t, err, 0)
+	if inv.Msg.GetInvitation().GetDisplayName() == "" || strings.Contains(inv.Msg.String(), u.Email) {
+		t.Errorf("invitation %v: want the display name and no address", inv.Msg)
+	}
+	_, err = env.Clients(u.Auth()).Orgs.AcceptInvitation(t.Context(), connect.NewRequest(&codequestv1.AcceptInvitationRequest{InvitationId: inv.Msg.GetInvitation().GetId()}))
 	wantCode(t, err, 0)
 }

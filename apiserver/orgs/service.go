@@ -29,17 +29,33 @@ import (
 	"github.com/codequest-dev/codequest/apiserver/store"
 )
 
+// Listings drops what was cached for a user whose memberships changed
+// (problem listings show organization problems to members).
+type Listings interface {
+	InvalidateUser(ctx context.Context, userID string)
+}
+
 // Service implements codequestv1connect.OrganizationServiceHandler.
 type Service struct {
 	codequestv1connect.UnimplementedOrganizationServiceHandler
-	st *store.Store
+	st       *store.Store
+	listings Listings
 }
 
 var _ codequestv1connect.OrganizationServiceHandler = (*Service)(nil)
 
-// New returns a Service on st.
-func New(st *store.Store) *Service {
-	return &Service{st: st}
+// New returns a Service on st; listings (may be nil) learns of membership
+// changes.
+func New(st *store.Store, listings Listings) *Service {
+	return &Service{st: st, listings: listings}
+}
+
+// membershipChanged drops the user's cached listings after a committed
+// change of their memberships.
+func (s *Service) membershipChanged(ctx context.Context, userID uuid.UUID) {
+	if s.listings != nil {
+		s.listings.InvalidateUser(ctx, userID.String())
+	}
 }
 
 // Memberships implements policy.Memberships on the store.
@@ -257,7 +273,9 @@ func (s *Service) updateOrganization(ctx context.Context, m *codequestv1.UpdateO
 	return out, err
 }
 
-// AddMember adds a user to an organization or changes their role.
+// AddMember changes the role of a member. Nobody becomes a member without
+// accepting an invitation (InviteMember), so for anyone else it answers
+// failed_precondition and shows no address.
 func (s *Service) AddMember(ctx context.Context, req *connect.Request[codequestv1.AddMemberRequest]) (*connect.Response[codequestv1.AddMemberResponse], error) {
 	mb, err := s.addMember(ctx, req.Msg)
 	if err != nil {
@@ -297,14 +315,12 @@ func (s *Service) addMember(ctx context.Context, m *codequestv1.AddMemberRequest
 		if !grantsAny && role != policy.OrgRoleMember {
 			return apierr.New(apierr.ErrPermission, "instructors may only add members with the member role")
 		}
-		if _, err := q.GetUser(ctx, userID); store.IsNoRows(err) {
-			return apierr.New(apierr.ErrNotFound, "user not found")
-		} else if err != nil {
-			return fmt.Errorf("get user: %w", err)
-		}
 		current, err := memberRole(ctx, q, orgID, userID)
 		if err != nil {
 			return err
+		}
+		if current == "" {
+			return apierr.New(apierr.ErrFailedPrecondition, "the user is not a member; invite them with InviteMember, and they join when they accept")
 		}
 		if !grantsAny && policy.OrgRoleRank(current) > policy.OrgRoleRank(role) {
 			return apierr.New(apierr.ErrPermission, "instructors may not change the role of instructors or owners")
@@ -324,6 +340,9 @@ func (s *Service) addMember(ctx context.Context, m *codequestv1.AddMemberRequest
 		out = memberProto(store.ListMembersRow(row))
 		return nil
 	})
+	if err == nil {
+		s.membershipChanged(ctx, userID)
+	}
 	return out, err
 }
 
@@ -359,7 +378,7 @@ func (s *Service) removeMember(ctx context.Context, m *codequestv1.RemoveMemberR
 	if err := v.Err(); err != nil {
 		return err
 	}
-	return s.st.InTx(ctx, func(q *store.Queries, _ pgx.Tx) error {
+	err = s.st.InTx(ctx, func(q *store.Queries, _ pgx.Tx) error {
 		if _, err := q.GetOrganizationForUpdate(ctx, orgID); store.IsNoRows(err) {
 			if c.IsAdmin() {
 				return errOrgNotFound
@@ -395,6 +414,10 @@ func (s *Service) removeMember(ctx context.Context, m *codequestv1.RemoveMemberR
 		}
 		return nil
 	})
+	if err == nil {
+		s.membershipChanged(ctx, userID)
+	}
+	return err
 }
 
 // ListMembers pages through an organization's members.

@@ -101,10 +101,14 @@ func TestAddMember(t *testing.T) {
 		return res.Msg.GetMember(), nil
 	}
 
+	// Nobody becomes a member through AddMember: newcomers are invited.
+	_, err := add(instructor, newcomerID.String(), roleMember)
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	e.add(t, instructor, orgID, newcomerID, roleMember)
 	m, err := add(instructor, newcomerID.String(), roleMember)
 	wantCode(t, err, 0)
 	if m.GetRole() != roleMember || m.GetUserId() != newcomerID.String() || m.GetEmail() == "" || m.GetJoinTime() == nil {
-		t.Errorf("added %v", m)
+		t.Errorf("member %v", m)
 	}
 	_, err = add(instructor, newcomerID.String(), roleInstructor)
 	wantCode(t, err, connect.CodePermissionDenied)
@@ -115,16 +119,16 @@ func TestAddMember(t *testing.T) {
 	_, err = add(outsider, outsiderID.String(), roleOwner)
 	wantCode(t, err, connect.CodePermissionDenied)
 
-	m, err = add(owner, newcomerID.String(), roleInstructor) // upsert changes the role
+	m, err = add(owner, newcomerID.String(), roleInstructor) // changes the role
 	wantCode(t, err, 0)
 	if m.GetRole() != roleInstructor {
-		t.Errorf("role after upsert = %v, want instructor", m.GetRole())
+		t.Errorf("role after the change = %v, want instructor", m.GetRole())
 	}
 	_, err = add(admin, outsiderID.String(), roleOwner)
-	wantCode(t, err, 0)
+	wantCode(t, err, connect.CodeFailedPrecondition)
 
 	_, err = add(owner, "00000000-0000-0000-0000-000000000001", roleMember)
-	wantCode(t, err, connect.CodeNotFound)
+	wantCode(t, err, connect.CodeFailedPrecondition)
 	_, err = add(owner, "nope", codequestv1.OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED)
 	wantCode(t, err, connect.CodeInvalidArgument)
 	if diff := cmp.Diff(fields(t, err), []string{"role", "user_id"}); diff != "" {

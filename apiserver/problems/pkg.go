@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -81,10 +82,31 @@ func unpack(zipPath, dest string) (string, error) {
 	}
 	var total int64
 	tops := map[string]bool{}
+	// kinds records every path as a file or a folder (folders implied by
+	// the files in them too): a name that is both is refused.
+	kinds := map[string]bool{}
+	kind := func(name string, dir bool) error {
+		if isDir, seen := kinds[name]; seen && isDir != dir {
+			return badPackage("the package holds %q both as a file and as a folder", name)
+		} else if seen && !dir {
+			return badPackage("the package holds %q twice", name)
+		}
+		kinds[name] = dir
+		return nil
+	}
 	for _, f := range zr.File {
 		name := path.Clean(strings.ReplaceAll(f.Name, "\\", "/"))
-		if name == "." || strings.HasPrefix(name, "../") || name == ".." || path.IsAbs(name) || !utf8.ValidString(name) {
-			return "", badPackage("the package holds an unsafe path %q", f.Name)
+		if name == "." || strings.HasPrefix(name, "../") || name == ".." || path.IsAbs(name) || !utf8.ValidString(name) ||
+			strings.ContainsAny(name, "\x00") {
+			return "", badPackage("the package holds an unsafe path %q", strings.ToValidUTF8(strings.ReplaceAll(f.Name, "\x00", ""), "?"))
+		}
+		for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
+			if err := kind(dir, true); err != nil {
+				return "", err
+			}
+		}
+		if err := kind(name, f.FileInfo().IsDir()); err != nil {
+			return "", err
 		}
 		mode := f.Mode()
 		if mode&fs.ModeSymlink != 0 || mode&(fs.ModeDevice|fs.ModeNamedPipe|fs.ModeSocket|fs.ModeCharDevice) != 0 {
@@ -124,7 +146,7 @@ func extract(f *zip.File, to string, budget int64) error {
 	}
 	rc, err := f.Open()
 	if err != nil {
-		return badPackage("cannot read %q in the package: %v", f.Name, err)
+		return badPackage("cannot read %q in the package: it is damaged or uses an unsupported compression", f.Name)
 	}
 	defer rc.Close()
 	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
@@ -135,7 +157,7 @@ func extract(f *zip.File, to string, budget int64) error {
 	// The header's size can lie: count what is really written.
 	n, err := io.Copy(out, io.LimitReader(rc, budget+1))
 	if err != nil {
-		return badPackage("cannot read %q in the package: %v", f.Name, err)
+		return badPackage("cannot read %q in the package: it is damaged", f.Name)
 	}
 	if n > budget {
 		return badPackage("the package unpacks to more than %d MiB", maxUnpackedBytes>>20)
@@ -148,6 +170,9 @@ type extracted struct {
 	problem   *judge.Problem
 	statement string
 	samples   []sample
+	// sampleTests counts the package's sample tests: the first tests the
+	// judge runs (data/sample before data/secret).
+	sampleTests int
 }
 
 type sample struct {
@@ -161,7 +186,7 @@ type sample struct {
 func inspect(root string) (*extracted, error) {
 	p, err := judge.ReadProblem(root)
 	if err != nil {
-		return nil, badPackage("not a valid problem package: %v", err)
+		return nil, badPackage("not a valid problem package: %s", cleanReason(err.Error(), root))
 	}
 	if len(p.Tests) == 0 {
 		return nil, badPackage("the package has no test data")
@@ -174,13 +199,14 @@ func inspect(root string) (*extracted, error) {
 		if !strings.HasPrefix(t.Name, "sample/") {
 			continue
 		}
+		ex.sampleTests++
 		in, err1 := os.ReadFile(t.Input)
 		out, err2 := os.ReadFile(t.Answer)
 		if err1 != nil || err2 != nil {
 			continue // interactive samples may lack .ans
 		}
-		if len(in) > maxSampleBytes || len(out) > maxSampleBytes {
-			continue
+		if len(in) > maxSampleBytes || len(out) > maxSampleBytes || !storableText(in) || !storableText(out) {
+			continue // not shown; still judged
 		}
 		ex.samples = append(ex.samples, sample{Name: t.Name, Input: string(in), Output: string(out)})
 	}
@@ -207,7 +233,7 @@ func findStatement(root string) string {
 			if len(b) > maxStatement {
 				b = b[:maxStatement]
 			}
-			return string(b)
+			return strings.ReplaceAll(strings.ToValidUTF8(string(b), ""), "\x00", "")
 		}
 	}
 	return ""
@@ -325,4 +351,25 @@ func ZipDir(dir, top string) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// storableText reports whether b can be stored as text (and in jsonb):
+// valid UTF-8 without NUL.
+func storableText(b []byte) bool {
+	return utf8.Valid(b) && !bytes.Contains(b, []byte{0})
+}
+
+// goTypeRE matches what Go's decoders say about Go types ("into float64",
+// "of type map[string]interface {}").
+var goTypeRE = regexp.MustCompile(`(?: into| of type| Go (?:struct field|value of type)) [][*\w.{} ]+`)
+
+// cleanReason makes a reader's error fit for the author: paths relative to
+// the package, no Go types.
+func cleanReason(msg, root string) string {
+	msg = strings.ReplaceAll(msg, root+string(filepath.Separator), "")
+	msg = strings.ReplaceAll(msg, root, "the package")
+	if tmp := os.TempDir(); tmp != "" {
+		msg = regexp.MustCompile(regexp.QuoteMeta(tmp)+`/[^\s:"']*`).ReplaceAllString(msg, "(file)")
+	}
+	return goTypeRE.ReplaceAllString(msg, "")
 }

@@ -483,6 +483,10 @@ func (s *Service) importPackage(ctx context.Context, p store.Problem, key string
 	if err != nil {
 		return store.Problem{}, err
 	}
+	lim, err := packageLimits(ex.problem)
+	if err != nil {
+		return store.Problem{}, err
+	}
 	samples, err := json.Marshal(ex.samples)
 	if err != nil {
 		return store.Problem{}, err
@@ -515,19 +519,50 @@ func (s *Service) importPackage(ctx context.Context, p store.Problem, key string
 	case judge.ValidationInteractive:
 		validation = "interactive"
 	}
-	mib := func(b int64, def int32) int32 {
+	up, err := s.st.SetProblemPackage(ctx, store.SetProblemPackageParams{
+		ID: p.ID, PackageKey: &judgeKey, PackageSha256: &jp.sha256, PackageSize: &jp.size,
+		PackageTests: int32(len(ex.problem.Tests)), SampleTests: int32(ex.sampleTests), Validation: validation,
+		TimeLimitMs: lim.timeMillis, MemoryMib: lim.memoryMiB, OutputMib: lim.outputMiB,
+		Samples: samples, StatementMd: ex.statement, Verification: verification,
+	})
+	if err != nil {
+		// The row does not point at the package: it goes.
+		if derr := s.obj.Delete(context.WithoutCancel(ctx), judgeKey); derr != nil {
+			s.log.WarnContext(ctx, "delete the package of a failed import", "key", judgeKey, "error", derr)
+		}
+		return store.Problem{}, err
+	}
+	return up, nil
+}
+
+// limits are a package's limits in the units and ranges of the problems
+// table.
+type limits struct {
+	timeMillis, memoryMiB, outputMiB int32
+}
+
+// packageLimits checks a package's limits against what the database (and
+// the judge) accepts, before anything is written.
+func packageLimits(p *judge.Problem) (limits, error) {
+	mib := func(b int64, def int64) int64 {
 		if b <= 0 {
 			return def
 		}
-		return int32((b + 1<<20 - 1) >> 20)
+		return (b + 1<<20 - 1) >> 20
 	}
-	return s.st.SetProblemPackage(ctx, store.SetProblemPackageParams{
-		ID: p.ID, PackageKey: &judgeKey, PackageSha256: &jp.sha256, PackageSize: &jp.size,
-		PackageTests: int32(len(ex.problem.Tests)), Validation: validation,
-		TimeLimitMs: int32(ex.problem.TimeLimit / time.Millisecond),
-		MemoryMib:   mib(ex.problem.Memory, 256), OutputMib: mib(ex.problem.Output, 8),
-		Samples: samples, StatementMd: ex.statement, Verification: verification,
-	})
+	ms := int64(p.TimeLimit / time.Millisecond)
+	mem, out := mib(p.Memory, 256), mib(p.Output, 8)
+	switch {
+	case ms < 1 || ms > 60000:
+		return limits{}, badPackage("the time limit must be between 1 ms and 60 s, not %v", p.TimeLimit)
+	case mem < 1 || mem > 8192:
+		return limits{}, badPackage("the memory limit must be between 1 MiB and 8 GiB, not %d MiB", mem)
+	case out < 1 || out > 1024:
+		return limits{}, badPackage("the output limit must be between 1 MiB and 1 GiB, not %d MiB", out)
+	case len(p.Tests) > 100000:
+		return limits{}, badPackage("the package has more than 100000 tests")
+	}
+	return limits{timeMillis: int32(ms), memoryMiB: int32(mem), outputMiB: int32(out)}, nil
 }
 
 // publish hands the problem to the judge. A failure does not fail the

@@ -154,9 +154,7 @@ func TestVisibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	orgID := org.Msg.GetOrganization().GetId()
-	if _, err := pc.Orgs.AddMember(ctx, connect.NewRequest(&codequestv1.AddMemberRequest{OrganizationId: orgID, UserId: member.ID.String(), Role: codequestv1.OrganizationRole_ORGANIZATION_ROLE_MEMBER})); err != nil {
-		t.Fatal(err)
-	}
+	env.Join(t, pc, orgID, member, codequestv1.OrganizationRole_ORGANIZATION_ROLE_MEMBER)
 	pkg := zipDir(t, "testdata/double", "", nil)
 	publish := func(c apitest.Clients, slug string, mod func(*codequestv1.CreateProblemRequest)) string {
 		p := createProblem(t, c, slug, mod)

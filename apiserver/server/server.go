@@ -1,7 +1,9 @@
 // Package server assembles the API server: one port serving Connect, gRPC
-// and gRPC-web (HTTP/1.1 and h2c), gRPC health and reflection, /healthz,
-// /readyz, /metrics, with CORS, request size limits, timeouts, request ids,
-// access logs and graceful shutdown.
+// and gRPC-web (HTTP/1.1 and h2c), gRPC health and reflection, /healthz and
+// /readyz, with CORS, request size limits (after decompression too),
+// timeouts, request ids, client addresses, access logs and graceful
+// shutdown; /metrics is served by its own handler, for a listener that is
+// not the public one.
 package server
 
 import (
@@ -11,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"runtime"
 	"time"
 
 	"connectrpc.com/connect"
@@ -22,14 +26,31 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/codequest-dev/codequest/apiserver/auth"
+	"github.com/codequest-dev/codequest/apiserver/clientip"
 	"github.com/codequest-dev/codequest/apiserver/policy"
+	"github.com/codequest-dev/codequest/apiserver/validation"
 )
 
 // Config is the HTTP side of the server.
 type Config struct {
-	Addr            string
-	CORSOrigins     []string
+	Addr string
+	// MetricsAddr is where /metrics is served, apart from the API ("" or
+	// "0": nowhere).
+	MetricsAddr string
+	// CORSOrigins are the browser origins allowed by CORS; none when
+	// empty.
+	CORSOrigins []string
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (for per-client limits); none when empty.
+	TrustedProxies []netip.Prefix
+	// MaxRequestBytes bounds a request message, compressed or inflated.
 	MaxRequestBytes int64
+	// AuthConcurrency caps the anonymous AuthService calls that do real
+	// work (Register, Login, ResetPassword, ...) running at once on this
+	// replica; others wait AuthWait, then get resource_exhausted (0: no
+	// cap).
+	AuthConcurrency int
+	AuthWait        time.Duration
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
@@ -40,7 +61,10 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Addr:            "127.0.0.1:8080",
+		MetricsAddr:     "127.0.0.1:9090",
 		MaxRequestBytes: 4 << 20,
+		AuthConcurrency: max(1, runtime.GOMAXPROCS(0)/2),
+		AuthWait:        time.Second,
 		ReadTimeout:     30 * time.Second,
 		// Streams (WatchSubmission) outlive any write timeout: they are
 		// bounded by their own deadlines instead.
@@ -66,24 +90,32 @@ type Checker func(ctx context.Context) error
 
 // Server is the API server.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	handler http.Handler
-	drain   chan struct{}
+	cfg      Config
+	log      *slog.Logger
+	handler  http.Handler
+	metrics  http.Handler
+	drain    chan struct{}
+	inflated prometheus.Counter
 }
 
-// New assembles the server. keys verifies access tokens; table and members
-// drive authorization; ready lists the dependencies /readyz checks.
-func New(cfg Config, log *slog.Logger, keys *auth.Keys, table policy.Table, members policy.Memberships,
+// New assembles the server. keys and states authenticate callers; table
+// and members drive authorization; ready lists the dependencies /readyz
+// checks; extra interceptors run after validation and authorization.
+func New(cfg Config, log *slog.Logger, keys *auth.Keys, states auth.States, table policy.Table, members policy.Memberships,
 	ready map[string]Checker, services ...Mounter,
 ) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	opts := []connect.HandlerOption{
-		connect.WithInterceptors(newMetrics(reg), policy.NewInterceptor(table, members)),
+	inflated := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "codequest_request_inflated_bytes_total", Help: "Bytes of compressed requests inflated.",
+	})
+	reg.MustRegister(inflated)
+	opts := append(codecs(),
+		connect.WithInterceptors(newMetrics(reg), validation.NewInterceptor(), policy.NewInterceptor(table, members)),
 		connect.WithReadMaxBytes(int(cfg.MaxRequestBytes)),
 		connect.WithCompressMinBytes(1024),
-	}
+		limitedCompression(cfg.MaxRequestBytes, func(n int64) { inflated.Add(float64(n)) }),
+	)
 
 	mux := http.NewServeMux()
 	var names []string
@@ -116,16 +148,22 @@ func New(cfg Config, log *slog.Logger, keys *auth.Keys, table policy.Table, memb
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(body))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 
 	var h http.Handler = mux
-	h = auth.Middleware(keys, h)
+	h = auth.Middleware(keys, states, h)
 	h = http.MaxBytesHandler(h, cfg.MaxRequestBytes+64<<10)
+	h = withAuthGate(cfg.AuthConcurrency, cfg.AuthWait, h)
+	h = clientip.Middleware(cfg.TrustedProxies, h)
 	h = corsHandler(cfg.CORSOrigins).Handler(h)
 	h = withAccessLog(log, h)
 	h = withRequestID(h)
-	return &Server{cfg: cfg, log: log, handler: h, drain: make(chan struct{})}
+	return &Server{cfg: cfg, log: log, handler: h, metrics: metricsMux, drain: make(chan struct{}), inflated: inflated}
 }
+
+// MetricsHandler serves /metrics (Prometheus), for the metrics listener.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics }
 
 // Handler returns the server's root handler (for tests).
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -135,9 +173,19 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Draining() <-chan struct{} { return s.drain }
 
 func corsHandler(origins []string) *cors.Cors {
+	// rs/cors allows every origin when AllowedOrigins is empty; no origins
+	// configured means none allowed.
+	allowed := func(string) bool { return false }
+	if len(origins) > 0 {
+		set := map[string]bool{}
+		for _, o := range origins {
+			set[o] = true
+		}
+		allowed = func(o string) bool { return set[o] }
+	}
 	return cors.New(cors.Options{
-		AllowedOrigins: origins,
-		AllowedMethods: []string{http.MethodGet, http.MethodPost},
+		AllowOriginFunc: allowed,
+		AllowedMethods:  []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders: []string{
 			"Content-Type", "Connect-Protocol-Version", "Connect-Timeout-Ms", "Connect-Accept-Encoding",
 			"Connect-Content-Encoding", "Grpc-Timeout", "X-Grpc-Web", "X-User-Agent", "Authorization",
@@ -149,6 +197,22 @@ func corsHandler(origins []string) *cors.Cors {
 		},
 		MaxAge: 7200,
 	})
+}
+
+// ServeMetrics serves /metrics on ln until ctx is cancelled.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.metrics, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	s.log.Info("serving metrics", "addr", ln.Addr().String())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve metrics: %w", err)
+	}
+	return nil
 }
 
 // Serve serves on ln until ctx is cancelled, then shuts down gracefully:

@@ -30,7 +30,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.ShutdownTimeout = 10 * time.Second
-	s := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), auth.NewKeys("i", "a", key), policy.Table{}, nil, nil, slow)
+	s := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), auth.NewKeys("i", "a", key), nil, policy.Table{}, nil, nil, slow)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

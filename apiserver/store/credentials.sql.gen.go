@@ -15,7 +15,7 @@ import (
 const consumeEmailToken = `-- name: ConsumeEmailToken :one
 UPDATE email_tokens SET used_at = now()
 WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
-RETURNING user_id
+RETURNING user_id, password_hash, display_name
 `
 
 type ConsumeEmailTokenParams struct {
@@ -23,33 +23,45 @@ type ConsumeEmailTokenParams struct {
 	Purpose   string
 }
 
+type ConsumeEmailTokenRow struct {
+	UserID       uuid.UUID
+	PasswordHash *string
+	DisplayName  *string
+}
+
 // Marks an unused, unexpired token used and returns its user; no row when
 // the token is unknown, used or expired.
-func (q *Queries) ConsumeEmailToken(ctx context.Context, arg ConsumeEmailTokenParams) (uuid.UUID, error) {
+func (q *Queries) ConsumeEmailToken(ctx context.Context, arg ConsumeEmailTokenParams) (ConsumeEmailTokenRow, error) {
 	row := q.db.QueryRow(ctx, consumeEmailToken, arg.TokenHash, arg.Purpose)
-	var user_id uuid.UUID
-	err := row.Scan(&user_id)
-	return user_id, err
+	var i ConsumeEmailTokenRow
+	err := row.Scan(&i.UserID, &i.PasswordHash, &i.DisplayName)
+	return i, err
 }
 
 const createEmailToken = `-- name: CreateEmailToken :exec
-INSERT INTO email_tokens (user_id, purpose, token_hash, expires_at)
-VALUES ($1, $2, $3, $4)
+INSERT INTO email_tokens (user_id, purpose, token_hash, expires_at, password_hash, display_name)
+VALUES ($1, $2, $3, $4, $5, $6)
 `
 
 type CreateEmailTokenParams struct {
-	UserID    uuid.UUID
-	Purpose   string
-	TokenHash []byte
-	ExpiresAt time.Time
+	UserID       uuid.UUID
+	Purpose      string
+	TokenHash    []byte
+	ExpiresAt    time.Time
+	PasswordHash *string
+	DisplayName  *string
 }
 
+// A verification token carries the password hash and display name of its
+// registration (NULL for other tokens).
 func (q *Queries) CreateEmailToken(ctx context.Context, arg CreateEmailTokenParams) error {
 	_, err := q.db.Exec(ctx, createEmailToken,
 		arg.UserID,
 		arg.Purpose,
 		arg.TokenHash,
 		arg.ExpiresAt,
+		arg.PasswordHash,
+		arg.DisplayName,
 	)
 	return err
 }
@@ -86,6 +98,15 @@ func (q *Queries) CreateRefreshToken(ctx context.Context, arg CreateRefreshToken
 		&i.RevokedAt,
 	)
 	return i, err
+}
+
+const deletePassword = `-- name: DeletePassword :exec
+DELETE FROM credentials WHERE user_id = $1
+`
+
+func (q *Queries) DeletePassword(ctx context.Context, userID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, deletePassword, userID)
+	return err
 }
 
 const expireEmailTokens = `-- name: ExpireEmailTokens :exec
@@ -136,6 +157,27 @@ func (q *Queries) GetRefreshTokenForUpdate(ctx context.Context, tokenHash []byte
 	return i, err
 }
 
+const latestRegistration = `-- name: LatestRegistration :one
+SELECT password_hash, display_name FROM email_tokens
+WHERE user_id = $1 AND purpose = 'verify_email'
+ORDER BY created_at DESC
+LIMIT 1
+`
+
+type LatestRegistrationRow struct {
+	PasswordHash *string
+	DisplayName  *string
+}
+
+// What the most recent registration of an unverified account chose, for a
+// new verification link.
+func (q *Queries) LatestRegistration(ctx context.Context, userID uuid.UUID) (LatestRegistrationRow, error) {
+	row := q.db.QueryRow(ctx, latestRegistration, userID)
+	var i LatestRegistrationRow
+	err := row.Scan(&i.PasswordHash, &i.DisplayName)
+	return i, err
+}
+
 const markRefreshTokenUsed = `-- name: MarkRefreshTokenUsed :exec
 UPDATE refresh_tokens SET used_at = now() WHERE id = $1
 `
@@ -143,6 +185,25 @@ UPDATE refresh_tokens SET used_at = now() WHERE id = $1
 func (q *Queries) MarkRefreshTokenUsed(ctx context.Context, id uuid.UUID) error {
 	_, err := q.db.Exec(ctx, markRefreshTokenUsed, id)
 	return err
+}
+
+const peekEmailToken = `-- name: PeekEmailToken :one
+SELECT user_id FROM email_tokens
+WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
+`
+
+type PeekEmailTokenParams struct {
+	TokenHash []byte
+	Purpose   string
+}
+
+// The user of an unused, unexpired token, without using it: checked before
+// any expensive work the token would authorize.
+func (q *Queries) PeekEmailToken(ctx context.Context, arg PeekEmailTokenParams) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, peekEmailToken, arg.TokenHash, arg.Purpose)
+	var user_id uuid.UUID
+	err := row.Scan(&user_id)
+	return user_id, err
 }
 
 const revokeRefreshFamily = `-- name: RevokeRefreshFamily :exec

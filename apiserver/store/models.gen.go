@@ -18,13 +18,25 @@ type Credential struct {
 }
 
 type EmailToken struct {
-	ID        uuid.UUID
-	UserID    uuid.UUID
-	Purpose   string
-	TokenHash []byte
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	UsedAt    *time.Time
+	ID           uuid.UUID
+	UserID       uuid.UUID
+	Purpose      string
+	TokenHash    []byte
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	UsedAt       *time.Time
+	PasswordHash *string
+	DisplayName  *string
+}
+
+type Invitation struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	UserID         uuid.UUID
+	Role           string
+	InvitedBy      *uuid.UUID
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
 }
 
 type Membership struct {
@@ -73,6 +85,7 @@ type Problem struct {
 	AcceptedCount   int64
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	SampleTests     int32
 }
 
 type RefreshToken struct {
@@ -113,6 +126,9 @@ type Submission struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	FinishedAt      *time.Time
+	SampleTests     int32
+	Report          string
+	RequestHash     []byte
 }
 
 type User struct {
@@ -131,6 +147,8 @@ type User struct {
 	StreakDays      int32
 	LongestStreak   int32
 	LastActiveDay   pgtype.Date
+	SessionEpoch    int64
+	SuspendedAt     *time.Time
 }
 
 type UserProblem struct {

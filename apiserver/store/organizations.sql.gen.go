@@ -56,6 +56,18 @@ func (q *Queries) CreateOrganization(ctx context.Context, arg CreateOrganization
 	return i, err
 }
 
+const deleteInvitation = `-- name: DeleteInvitation :execrows
+DELETE FROM invitations WHERE id = $1
+`
+
+func (q *Queries) DeleteInvitation(ctx context.Context, id uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteInvitation, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteMembership = `-- name: DeleteMembership :execrows
 DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2
 `
@@ -71,6 +83,63 @@ func (q *Queries) DeleteMembership(ctx context.Context, arg DeleteMembershipPara
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const getInvitation = `-- name: GetInvitation :one
+SELECT i.id, i.organization_id, i.user_id, i.role, i.invited_by, i.created_at, i.expires_at,
+       o.name AS organization_name, u.display_name AS invitee_name
+FROM invitations i
+JOIN organizations o ON o.id = i.organization_id
+JOIN users u ON u.id = i.user_id
+WHERE i.id = $1
+`
+
+type GetInvitationRow struct {
+	ID               uuid.UUID
+	OrganizationID   uuid.UUID
+	UserID           uuid.UUID
+	Role             string
+	InvitedBy        *uuid.UUID
+	CreatedAt        time.Time
+	ExpiresAt        time.Time
+	OrganizationName string
+	InviteeName      string
+}
+
+func (q *Queries) GetInvitation(ctx context.Context, id uuid.UUID) (GetInvitationRow, error) {
+	row := q.db.QueryRow(ctx, getInvitation, id)
+	var i GetInvitationRow
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.UserID,
+		&i.Role,
+		&i.InvitedBy,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+		&i.OrganizationName,
+		&i.InviteeName,
+	)
+	return i, err
+}
+
+const getInvitationForUpdate = `-- name: GetInvitationForUpdate :one
+SELECT id, organization_id, user_id, role, invited_by, created_at, expires_at FROM invitations WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) GetInvitationForUpdate(ctx context.Context, id uuid.UUID) (Invitation, error) {
+	row := q.db.QueryRow(ctx, getInvitationForUpdate, id)
+	var i Invitation
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.UserID,
+		&i.Role,
+		&i.InvitedBy,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+	)
+	return i, err
 }
 
 const getMember = `-- name: GetMember :one
@@ -181,6 +250,26 @@ func (q *Queries) GetOrganizationForUpdate(ctx context.Context, id uuid.UUID) (O
 	return i, err
 }
 
+const insertMembership = `-- name: InsertMembership :execrows
+INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, $3)
+ON CONFLICT (organization_id, user_id) DO NOTHING
+`
+
+type InsertMembershipParams struct {
+	OrganizationID uuid.UUID
+	UserID         uuid.UUID
+	Role           string
+}
+
+// Adds a member; no row when the user is one already.
+func (q *Queries) InsertMembership(ctx context.Context, arg InsertMembershipParams) (int64, error) {
+	result, err := q.db.Exec(ctx, insertMembership, arg.OrganizationID, arg.UserID, arg.Role)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const listMembers = `-- name: ListMembers :many
 SELECT m.organization_id, m.user_id, m.role, m.created_at, u.display_name, u.email
 FROM memberships m JOIN users u ON u.id = m.user_id
@@ -228,6 +317,74 @@ func (q *Queries) ListMembers(ctx context.Context, arg ListMembersParams) ([]Lis
 			&i.CreatedAt,
 			&i.DisplayName,
 			&i.Email,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listOrganizationInvitations = `-- name: ListOrganizationInvitations :many
+SELECT i.id, i.organization_id, i.user_id, i.role, i.invited_by, i.created_at, i.expires_at,
+       o.name AS organization_name, u.display_name AS invitee_name
+FROM invitations i
+JOIN organizations o ON o.id = i.organization_id
+JOIN users u ON u.id = i.user_id
+WHERE i.organization_id = $1 AND i.expires_at > now()
+  AND ($2::timestamptz IS NULL
+       OR (i.created_at, i.id) > ($2, $3::uuid))
+ORDER BY i.created_at, i.id
+LIMIT $4
+`
+
+type ListOrganizationInvitationsParams struct {
+	OrganizationID uuid.UUID
+	AfterTime      *time.Time
+	AfterID        *uuid.UUID
+	Lim            int32
+}
+
+type ListOrganizationInvitationsRow struct {
+	ID               uuid.UUID
+	OrganizationID   uuid.UUID
+	UserID           uuid.UUID
+	Role             string
+	InvitedBy        *uuid.UUID
+	CreatedAt        time.Time
+	ExpiresAt        time.Time
+	OrganizationName string
+	InviteeName      string
+}
+
+// An organization's pending, unexpired invitations, oldest first.
+func (q *Queries) ListOrganizationInvitations(ctx context.Context, arg ListOrganizationInvitationsParams) ([]ListOrganizationInvitationsRow, error) {
+	rows, err := q.db.Query(ctx, listOrganizationInvitations,
+		arg.OrganizationID,
+		arg.AfterTime,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListOrganizationInvitationsRow{}
+	for rows.Next() {
+		var i ListOrganizationInvitationsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.UserID,
+			&i.Role,
+			&i.InvitedBy,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+			&i.OrganizationName,
+			&i.InviteeName,
 		); err != nil {
 			return nil, err
 		}
@@ -292,6 +449,74 @@ func (q *Queries) ListOrganizations(ctx context.Context, arg ListOrganizationsPa
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.MemberCount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUserInvitations = `-- name: ListUserInvitations :many
+SELECT i.id, i.organization_id, i.user_id, i.role, i.invited_by, i.created_at, i.expires_at,
+       o.name AS organization_name, u.display_name AS invitee_name
+FROM invitations i
+JOIN organizations o ON o.id = i.organization_id
+JOIN users u ON u.id = i.user_id
+WHERE i.user_id = $1 AND i.expires_at > now()
+  AND ($2::timestamptz IS NULL
+       OR (i.created_at, i.id) > ($2, $3::uuid))
+ORDER BY i.created_at, i.id
+LIMIT $4
+`
+
+type ListUserInvitationsParams struct {
+	UserID    uuid.UUID
+	AfterTime *time.Time
+	AfterID   *uuid.UUID
+	Lim       int32
+}
+
+type ListUserInvitationsRow struct {
+	ID               uuid.UUID
+	OrganizationID   uuid.UUID
+	UserID           uuid.UUID
+	Role             string
+	InvitedBy        *uuid.UUID
+	CreatedAt        time.Time
+	ExpiresAt        time.Time
+	OrganizationName string
+	InviteeName      string
+}
+
+// A user's pending, unexpired invitations, oldest first.
+func (q *Queries) ListUserInvitations(ctx context.Context, arg ListUserInvitationsParams) ([]ListUserInvitationsRow, error) {
+	rows, err := q.db.Query(ctx, listUserInvitations,
+		arg.UserID,
+		arg.AfterTime,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListUserInvitationsRow{}
+	for rows.Next() {
+		var i ListUserInvitationsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.UserID,
+			&i.Role,
+			&i.InvitedBy,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+			&i.OrganizationName,
+			&i.InviteeName,
 		); err != nil {
 			return nil, err
 		}
@@ -373,6 +598,36 @@ func (q *Queries) UpdateOrganization(ctx context.Context, arg UpdateOrganization
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const upsertInvitation = `-- name: UpsertInvitation :one
+INSERT INTO invitations (organization_id, user_id, role, invited_by, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (organization_id, user_id) DO UPDATE
+SET role = excluded.role, invited_by = excluded.invited_by, created_at = now(), expires_at = excluded.expires_at
+RETURNING id
+`
+
+type UpsertInvitationParams struct {
+	OrganizationID uuid.UUID
+	UserID         uuid.UUID
+	Role           string
+	InvitedBy      *uuid.UUID
+	ExpiresAt      time.Time
+}
+
+// Invites a user, or renews a pending invitation with a new role.
+func (q *Queries) UpsertInvitation(ctx context.Context, arg UpsertInvitationParams) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, upsertInvitation,
+		arg.OrganizationID,
+		arg.UserID,
+		arg.Role,
+		arg.InvitedBy,
+		arg.ExpiresAt,
+	)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
 }
 
 const upsertMembership = `-- name: UpsertMembership :one

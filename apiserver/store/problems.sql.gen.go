@@ -15,7 +15,7 @@ import (
 const createProblem = `-- name: CreateProblem :one
 INSERT INTO problems (slug, title, statement_md, difficulty, visibility, organization_id, author_id, tags, topics, hints, languages)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-RETURNING id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at
+RETURNING id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at, sample_tests
 `
 
 type CreateProblemParams struct {
@@ -76,12 +76,13 @@ func (q *Queries) CreateProblem(ctx context.Context, arg CreateProblemParams) (P
 		&i.AcceptedCount,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SampleTests,
 	)
 	return i, err
 }
 
 const getProblem = `-- name: GetProblem :one
-SELECT id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at FROM problems WHERE id = $1
+SELECT id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at, sample_tests FROM problems WHERE id = $1
 `
 
 func (q *Queries) GetProblem(ctx context.Context, id uuid.UUID) (Problem, error) {
@@ -116,12 +117,13 @@ func (q *Queries) GetProblem(ctx context.Context, id uuid.UUID) (Problem, error)
 		&i.AcceptedCount,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SampleTests,
 	)
 	return i, err
 }
 
 const getProblemBySlug = `-- name: GetProblemBySlug :one
-SELECT id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at FROM problems WHERE slug = $1
+SELECT id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at, sample_tests FROM problems WHERE slug = $1
 `
 
 func (q *Queries) GetProblemBySlug(ctx context.Context, slug string) (Problem, error) {
@@ -156,12 +158,13 @@ func (q *Queries) GetProblemBySlug(ctx context.Context, slug string) (Problem, e
 		&i.AcceptedCount,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SampleTests,
 	)
 	return i, err
 }
 
 const getProblemForUpdate = `-- name: GetProblemForUpdate :one
-SELECT id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at FROM problems WHERE id = $1 FOR UPDATE
+SELECT id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at, sample_tests FROM problems WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) GetProblemForUpdate(ctx context.Context, id uuid.UUID) (Problem, error) {
@@ -196,6 +199,7 @@ func (q *Queries) GetProblemForUpdate(ctx context.Context, id uuid.UUID) (Proble
 		&i.AcceptedCount,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SampleTests,
 	)
 	return i, err
 }
@@ -223,7 +227,7 @@ func (q *Queries) GetUserProblem(ctx context.Context, arg GetUserProblemParams) 
 }
 
 const listProblems = `-- name: ListProblems :many
-SELECT p.id, p.slug, p.title, p.statement_md, p.difficulty, p.status, p.visibility, p.organization_id, p.author_id, p.tags, p.topics, p.hints, p.languages, p.time_limit_ms, p.memory_mib, p.output_mib, p.samples, p.package_key, p.package_sha256, p.package_size, p.package_tests, p.validation, p.imported_at, p.verification, p.submission_count, p.accepted_count, p.created_at, p.updated_at, (up.solved_at IS NOT NULL)::bool AS solved
+SELECT p.id, p.slug, p.title, p.statement_md, p.difficulty, p.status, p.visibility, p.organization_id, p.author_id, p.tags, p.topics, p.hints, p.languages, p.time_limit_ms, p.memory_mib, p.output_mib, p.samples, p.package_key, p.package_sha256, p.package_size, p.package_tests, p.validation, p.imported_at, p.verification, p.submission_count, p.accepted_count, p.created_at, p.updated_at, p.sample_tests, (up.solved_at IS NOT NULL)::bool AS solved
 FROM problems p
 LEFT JOIN user_problems up ON up.problem_id = p.id AND up.user_id = $1
 WHERE (
@@ -295,6 +299,7 @@ type ListProblemsRow struct {
 	AcceptedCount   int64
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	SampleTests     int32
 	Solved          bool
 }
 
@@ -355,6 +360,7 @@ func (q *Queries) ListProblems(ctx context.Context, arg ListProblemsParams) ([]L
 			&i.AcceptedCount,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.SampleTests,
 			&i.Solved,
 		); err != nil {
 			return nil, err
@@ -395,17 +401,18 @@ SET package_key    = $1,
     package_sha256 = $2,
     package_size   = $3,
     package_tests  = $4,
-    validation     = $5,
-    time_limit_ms  = $6,
-    memory_mib     = $7,
-    output_mib     = $8,
-    samples        = $9,
-    statement_md   = CASE WHEN $10::text = '' THEN statement_md ELSE $10::text END,
-    verification   = $11,
+    sample_tests   = $5,
+    validation     = $6,
+    time_limit_ms  = $7,
+    memory_mib     = $8,
+    output_mib     = $9,
+    samples        = $10,
+    statement_md   = CASE WHEN $11::text = '' THEN statement_md ELSE $11::text END,
+    verification   = $12,
     imported_at    = now(),
     updated_at     = now()
-WHERE id = $12
-RETURNING id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at
+WHERE id = $13
+RETURNING id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at, sample_tests
 `
 
 type SetProblemPackageParams struct {
@@ -413,6 +420,7 @@ type SetProblemPackageParams struct {
 	PackageSha256 *string
 	PackageSize   *int64
 	PackageTests  int32
+	SampleTests   int32
 	Validation    string
 	TimeLimitMs   int32
 	MemoryMib     int32
@@ -430,6 +438,7 @@ func (q *Queries) SetProblemPackage(ctx context.Context, arg SetProblemPackagePa
 		arg.PackageSha256,
 		arg.PackageSize,
 		arg.PackageTests,
+		arg.SampleTests,
 		arg.Validation,
 		arg.TimeLimitMs,
 		arg.MemoryMib,
@@ -469,12 +478,13 @@ func (q *Queries) SetProblemPackage(ctx context.Context, arg SetProblemPackagePa
 		&i.AcceptedCount,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SampleTests,
 	)
 	return i, err
 }
 
 const setProblemStatus = `-- name: SetProblemStatus :one
-UPDATE problems SET status = $1, updated_at = now() WHERE id = $2 RETURNING id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at
+UPDATE problems SET status = $1, updated_at = now() WHERE id = $2 RETURNING id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at, sample_tests
 `
 
 type SetProblemStatusParams struct {
@@ -514,6 +524,7 @@ func (q *Queries) SetProblemStatus(ctx context.Context, arg SetProblemStatusPara
 		&i.AcceptedCount,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SampleTests,
 	)
 	return i, err
 }
@@ -544,7 +555,7 @@ SET title        = coalesce($1, title),
     languages    = coalesce($8::text[], languages),
     updated_at   = now()
 WHERE id = $9
-RETURNING id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at
+RETURNING id, slug, title, statement_md, difficulty, status, visibility, organization_id, author_id, tags, topics, hints, languages, time_limit_ms, memory_mib, output_mib, samples, package_key, package_sha256, package_size, package_tests, validation, imported_at, verification, submission_count, accepted_count, created_at, updated_at, sample_tests
 `
 
 type UpdateProblemParams struct {
@@ -601,6 +612,7 @@ func (q *Queries) UpdateProblem(ctx context.Context, arg UpdateProblemParams) (P
 		&i.AcceptedCount,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SampleTests,
 	)
 	return i, err
 }

@@ -43,13 +43,14 @@ SET phase            = $1,
     tests            = $10,
     compiler_message = $11,
     run_output       = $12,
+    report           = $13,
     finished_at      = CASE WHEN $2::smallint = 3 THEN now() ELSE finished_at END,
     updated_at       = now()
-WHERE id = $13
+WHERE id = $14
   AND (phase_rank < $2
        OR (phase_rank = $2 AND $2::smallint < 3
            AND (current_test, jsonb_array_length(tests)) < ($5::int, jsonb_array_length($10::jsonb))))
-RETURNING id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at
+RETURNING id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at, sample_tests, report, request_hash
 `
 
 type AdvanceSubmissionParams struct {
@@ -65,6 +66,7 @@ type AdvanceSubmissionParams struct {
 	Tests           []byte
 	CompilerMessage string
 	RunOutput       string
+	Report          string
 	ID              uuid.UUID
 }
 
@@ -84,6 +86,7 @@ func (q *Queries) AdvanceSubmission(ctx context.Context, arg AdvanceSubmissionPa
 		arg.Tests,
 		arg.CompilerMessage,
 		arg.RunOutput,
+		arg.Report,
 		arg.ID,
 	)
 	var i Submission
@@ -114,6 +117,9 @@ func (q *Queries) AdvanceSubmission(ctx context.Context, arg AdvanceSubmissionPa
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.SampleTests,
+		&i.Report,
+		&i.RequestHash,
 	)
 	return i, err
 }
@@ -164,10 +170,10 @@ func (q *Queries) CountProblemSubmission(ctx context.Context, arg CountProblemSu
 }
 
 const createSubmission = `-- name: CreateSubmission :one
-INSERT INTO submissions (user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, tests_total)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO submissions (user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, request_hash, tests_total, sample_tests)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (user_id, idempotency_key) DO NOTHING
-RETURNING id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at
+RETURNING id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at, sample_tests, report, request_hash
 `
 
 type CreateSubmissionParams struct {
@@ -179,7 +185,9 @@ type CreateSubmissionParams struct {
 	Source         string
 	Input          *string
 	IdempotencyKey *string
+	RequestHash    []byte
 	TestsTotal     int32
+	SampleTests    int32
 }
 
 // Inserts a QUEUED submission; with an idempotency key already used by the
@@ -194,7 +202,9 @@ func (q *Queries) CreateSubmission(ctx context.Context, arg CreateSubmissionPara
 		arg.Source,
 		arg.Input,
 		arg.IdempotencyKey,
+		arg.RequestHash,
 		arg.TestsTotal,
+		arg.SampleTests,
 	)
 	var i Submission
 	err := row.Scan(
@@ -224,6 +234,9 @@ func (q *Queries) CreateSubmission(ctx context.Context, arg CreateSubmissionPara
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.SampleTests,
+		&i.Report,
+		&i.RequestHash,
 	)
 	return i, err
 }
@@ -258,7 +271,7 @@ func (q *Queries) DisplayNames(ctx context.Context, ids []uuid.UUID) ([]DisplayN
 }
 
 const getSubmission = `-- name: GetSubmission :one
-SELECT id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at FROM submissions WHERE id = $1
+SELECT id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at, sample_tests, report, request_hash FROM submissions WHERE id = $1
 `
 
 func (q *Queries) GetSubmission(ctx context.Context, id uuid.UUID) (Submission, error) {
@@ -291,12 +304,15 @@ func (q *Queries) GetSubmission(ctx context.Context, id uuid.UUID) (Submission, 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.SampleTests,
+		&i.Report,
+		&i.RequestHash,
 	)
 	return i, err
 }
 
 const getSubmissionByKey = `-- name: GetSubmissionByKey :one
-SELECT id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at FROM submissions WHERE user_id = $1 AND idempotency_key = $2
+SELECT id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at, sample_tests, report, request_hash FROM submissions WHERE user_id = $1 AND idempotency_key = $2
 `
 
 type GetSubmissionByKeyParams struct {
@@ -334,12 +350,15 @@ func (q *Queries) GetSubmissionByKey(ctx context.Context, arg GetSubmissionByKey
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.SampleTests,
+		&i.Report,
+		&i.RequestHash,
 	)
 	return i, err
 }
 
 const listSubmissions = `-- name: ListSubmissions :many
-SELECT id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at FROM submissions
+SELECT id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at, sample_tests, report, request_hash FROM submissions
 WHERE user_id = $1
   AND mode = 'submit'
   AND ($2::uuid IS NULL OR problem_id = $2)
@@ -399,6 +418,9 @@ func (q *Queries) ListSubmissions(ctx context.Context, arg ListSubmissionsParams
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.FinishedAt,
+			&i.SampleTests,
+			&i.Report,
+			&i.RequestHash,
 		); err != nil {
 			return nil, err
 		}
@@ -411,7 +433,7 @@ func (q *Queries) ListSubmissions(ctx context.Context, arg ListSubmissionsParams
 }
 
 const listSubmissionsWithoutResource = `-- name: ListSubmissionsWithoutResource :many
-SELECT id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at FROM submissions
+SELECT id, user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, phase, phase_rank, verdict, message, current_test, tests_passed, tests_total, max_cpu_ms, peak_memory_kib, tests, compiler_message, run_output, xp_awarded, cr_created_at, created_at, updated_at, finished_at, sample_tests, report, request_hash FROM submissions
 WHERE cr_created_at IS NULL AND phase_rank < 3 AND created_at < $1
 ORDER BY created_at
 LIMIT $2
@@ -459,6 +481,9 @@ func (q *Queries) ListSubmissionsWithoutResource(ctx context.Context, arg ListSu
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.FinishedAt,
+			&i.SampleTests,
+			&i.Report,
+			&i.RequestHash,
 		); err != nil {
 			return nil, err
 		}

@@ -15,7 +15,7 @@ import (
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, display_name, role, email_verified_at)
 VALUES ($1, $2, $3, $4)
-RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day
+RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day, session_epoch, suspended_at
 `
 
 type CreateUserParams struct {
@@ -49,12 +49,53 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.StreakDays,
 		&i.LongestStreak,
 		&i.LastActiveDay,
+		&i.SessionEpoch,
+		&i.SuspendedAt,
 	)
 	return i, err
 }
 
+const endSessions = `-- name: EndSessions :one
+UPDATE users SET session_epoch = session_epoch + 1, updated_at = now() WHERE id = $1
+RETURNING role, session_epoch, (suspended_at IS NOT NULL)::bool AS suspended
+`
+
+type EndSessionsRow struct {
+	Role         string
+	SessionEpoch int64
+	Suspended    bool
+}
+
+// Starts a new session epoch: every access token issued before is refused
+// from now on. The caller revokes the refresh tokens in the same
+// transaction.
+func (q *Queries) EndSessions(ctx context.Context, id uuid.UUID) (EndSessionsRow, error) {
+	row := q.db.QueryRow(ctx, endSessions, id)
+	var i EndSessionsRow
+	err := row.Scan(&i.Role, &i.SessionEpoch, &i.Suspended)
+	return i, err
+}
+
+const getSessionState = `-- name: GetSessionState :one
+SELECT role, session_epoch, (suspended_at IS NOT NULL)::bool AS suspended FROM users WHERE id = $1
+`
+
+type GetSessionStateRow struct {
+	Role         string
+	SessionEpoch int64
+	Suspended    bool
+}
+
+// What authorization needs about an account, read on every call (cached).
+func (q *Queries) GetSessionState(ctx context.Context, id uuid.UUID) (GetSessionStateRow, error) {
+	row := q.db.QueryRow(ctx, getSessionState, id)
+	var i GetSessionStateRow
+	err := row.Scan(&i.Role, &i.SessionEpoch, &i.Suspended)
+	return i, err
+}
+
 const getUser = `-- name: GetUser :one
-SELECT id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day FROM users WHERE id = $1
+SELECT id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day, session_epoch, suspended_at FROM users WHERE id = $1
 `
 
 func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
@@ -76,12 +117,14 @@ func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.StreakDays,
 		&i.LongestStreak,
 		&i.LastActiveDay,
+		&i.SessionEpoch,
+		&i.SuspendedAt,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day FROM users WHERE email = $1
+SELECT id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day, session_epoch, suspended_at FROM users WHERE email = $1
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
@@ -103,12 +146,14 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.StreakDays,
 		&i.LongestStreak,
 		&i.LastActiveDay,
+		&i.SessionEpoch,
+		&i.SuspendedAt,
 	)
 	return i, err
 }
 
 const listUsers = `-- name: ListUsers :many
-SELECT u.id, u.email, u.display_name, u.bio, u.timezone, u.role, u.avatar_key, u.xp, u.email_verified_at, u.created_at, u.updated_at, u.premium_until, u.streak_days, u.longest_streak, u.last_active_day FROM users u
+SELECT u.id, u.email, u.display_name, u.bio, u.timezone, u.role, u.avatar_key, u.xp, u.email_verified_at, u.created_at, u.updated_at, u.premium_until, u.streak_days, u.longest_streak, u.last_active_day, u.session_epoch, u.suspended_at FROM users u
 WHERE ($1::text IS NULL OR u.role = $1)
   AND ($2::uuid IS NULL OR EXISTS (
         SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.organization_id = $2))
@@ -163,6 +208,8 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]User, e
 			&i.StreakDays,
 			&i.LongestStreak,
 			&i.LastActiveDay,
+			&i.SessionEpoch,
+			&i.SuspendedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -184,7 +231,7 @@ func (q *Queries) MarkEmailVerified(ctx context.Context, id uuid.UUID) error {
 }
 
 const setAvatarKey = `-- name: SetAvatarKey :one
-UPDATE users SET avatar_key = $1, updated_at = now() WHERE id = $2 RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day
+UPDATE users SET avatar_key = $1, updated_at = now() WHERE id = $2 RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day, session_epoch, suspended_at
 `
 
 type SetAvatarKeyParams struct {
@@ -211,12 +258,28 @@ func (q *Queries) SetAvatarKey(ctx context.Context, arg SetAvatarKeyParams) (Use
 		&i.StreakDays,
 		&i.LongestStreak,
 		&i.LastActiveDay,
+		&i.SessionEpoch,
+		&i.SuspendedAt,
 	)
 	return i, err
 }
 
+const setDisplayName = `-- name: SetDisplayName :exec
+UPDATE users SET display_name = $1, updated_at = now() WHERE id = $2
+`
+
+type SetDisplayNameParams struct {
+	DisplayName string
+	ID          uuid.UUID
+}
+
+func (q *Queries) SetDisplayName(ctx context.Context, arg SetDisplayNameParams) error {
+	_, err := q.db.Exec(ctx, setDisplayName, arg.DisplayName, arg.ID)
+	return err
+}
+
 const setUserRole = `-- name: SetUserRole :one
-UPDATE users SET role = $1, updated_at = now() WHERE id = $2 RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day
+UPDATE users SET role = $1, updated_at = now() WHERE id = $2 RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day, session_epoch, suspended_at
 `
 
 type SetUserRoleParams struct {
@@ -243,6 +306,46 @@ func (q *Queries) SetUserRole(ctx context.Context, arg SetUserRoleParams) (User,
 		&i.StreakDays,
 		&i.LongestStreak,
 		&i.LastActiveDay,
+		&i.SessionEpoch,
+		&i.SuspendedAt,
+	)
+	return i, err
+}
+
+const setUserSuspended = `-- name: SetUserSuspended :one
+UPDATE users
+SET suspended_at = CASE WHEN $1::bool THEN coalesce(suspended_at, now()) END,
+    updated_at   = now()
+WHERE id = $2
+RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day, session_epoch, suspended_at
+`
+
+type SetUserSuspendedParams struct {
+	Suspended bool
+	ID        uuid.UUID
+}
+
+func (q *Queries) SetUserSuspended(ctx context.Context, arg SetUserSuspendedParams) (User, error) {
+	row := q.db.QueryRow(ctx, setUserSuspended, arg.Suspended, arg.ID)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.DisplayName,
+		&i.Bio,
+		&i.Timezone,
+		&i.Role,
+		&i.AvatarKey,
+		&i.Xp,
+		&i.EmailVerifiedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PremiumUntil,
+		&i.StreakDays,
+		&i.LongestStreak,
+		&i.LastActiveDay,
+		&i.SessionEpoch,
+		&i.SuspendedAt,
 	)
 	return i, err
 }
@@ -254,7 +357,7 @@ SET display_name = coalesce($1, display_name),
     timezone     = coalesce($3, timezone),
     updated_at   = now()
 WHERE id = $4
-RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day
+RETURNING id, email, display_name, bio, timezone, role, avatar_key, xp, email_verified_at, created_at, updated_at, premium_until, streak_days, longest_streak, last_active_day, session_epoch, suspended_at
 `
 
 type UpdateProfileParams struct {
@@ -288,6 +391,8 @@ func (q *Queries) UpdateProfile(ctx context.Context, arg UpdateProfileParams) (U
 		&i.StreakDays,
 		&i.LongestStreak,
 		&i.LastActiveDay,
+		&i.SessionEpoch,
+		&i.SuspendedAt,
 	)
 	return i, err
 }

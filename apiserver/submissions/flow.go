@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"google.golang.org/protobuf/proto"
 
-	codequestv1 "github.com/codequest-dev/codequest/api/proto/codequest/v1"
 	"github.com/codequest-dev/codequest/apiserver/store"
 )
 
@@ -31,6 +30,8 @@ type Update struct {
 	Tests           []TestUpdate
 	CompilerMessage string
 	RunOutput       string
+	// Report locates the full judge report (bucket/key), if one was stored.
+	Report string
 }
 
 // TestUpdate is one finished test.
@@ -45,6 +46,18 @@ var phaseRank = map[string]int16{"queued": 0, "compiling": 1, "running": 2, "com
 // XP per difficulty for the first accepted submission of a problem.
 var xpFor = map[string]int32{"easy": 10, "medium": 20, "hard": 40}
 
+var knownVerdicts = []string{"ACCEPTED", "WRONG_ANSWER", "TIME_LIMIT_EXCEEDED", "MEMORY_LIMIT_EXCEEDED",
+	"OUTPUT_LIMIT_EXCEEDED", "RUNTIME_ERROR", "COMPILATION_ERROR", "INTERNAL_ERROR"}
+
+// verdictOf is a reported verdict as stored: an unknown one (or none with
+// a final phase) is a failed judging.
+func verdictOf(v string) string {
+	if slices.Contains(knownVerdicts, v) {
+		return v
+	}
+	return "INTERNAL_ERROR"
+}
+
 // Apply moves a submission's row forward to u, once: a stale or repeated
 // update changes nothing and publishes nothing. The final update counts
 // the problem's statistics and, when accepted, awards XP and the streak,
@@ -56,19 +69,24 @@ func (s *Service) Apply(ctx context.Context, u Update) (bool, error) {
 	}
 	tests := make([]testJSON, 0, len(u.Tests))
 	for _, t := range u.Tests {
-		tests = append(tests, testJSON(t))
+		tests = append(tests, testJSON{Verdict: verdictOf(t.Verdict), CPUMillis: max(t.CPUMillis, 0), MemoryKiB: max(t.MemoryKiB, 0)})
 	}
 	testsJSON, err := json.Marshal(tests)
 	if err != nil {
 		return false, err
 	}
+	// What the judge reports is stored whatever it holds: text that
+	// Postgres cannot store (NUL, invalid UTF-8) is replaced, numbers are
+	// kept in range, an unknown verdict is a failed judging.
 	params := store.AdvanceSubmissionParams{
-		ID: u.ID, Phase: u.Phase, PhaseRank: rank, Message: u.Message, CurrentTest: u.CurrentTest,
-		TestsPassed: u.TestsPassed, TestsTotal: u.TestsTotal, MaxCpuMs: u.MaxCPUMillis,
-		PeakMemoryKib: u.PeakMemoryKiB, Tests: testsJSON, CompilerMessage: u.CompilerMessage, RunOutput: u.RunOutput,
+		ID: u.ID, Phase: u.Phase, PhaseRank: rank, Message: storable(u.Message), CurrentTest: max(u.CurrentTest, 0),
+		TestsPassed: max(u.TestsPassed, 0), TestsTotal: max(u.TestsTotal, 0), MaxCpuMs: max(u.MaxCPUMillis, 0),
+		PeakMemoryKib: max(u.PeakMemoryKiB, 0), Tests: testsJSON, CompilerMessage: storable(u.CompilerMessage),
+		RunOutput: storable(u.RunOutput), Report: storable(u.Report),
 	}
-	if u.Verdict != "" && rank == 3 {
-		params.Verdict = &u.Verdict
+	if rank == 3 {
+		v := verdictOf(u.Verdict)
+		params.Verdict = &v
 	}
 	var row store.Submission
 	changed := false
@@ -87,7 +105,7 @@ func (s *Service) Apply(ctx context.Context, u Update) (bool, error) {
 		if rank < 3 || row.Mode != "submit" {
 			return nil
 		}
-		accepted := u.Verdict == "ACCEPTED"
+		accepted := params.Verdict != nil && *params.Verdict == "ACCEPTED"
 		if err := q.CountProblemSubmission(ctx, store.CountProblemSubmissionParams{ID: row.ProblemID, Accepted: accepted}); err != nil {
 			return err
 		}
@@ -102,6 +120,9 @@ func (s *Service) Apply(ctx context.Context, u Update) (bool, error) {
 		}
 		p, err := q.GetProblem(ctx, row.ProblemID)
 		if err != nil {
+			return err
+		}
+		if earn, err := earnsXP(ctx, q, p, row.UserID); err != nil || !earn {
 			return err
 		}
 		xp, err := q.AwardXP(ctx, store.AwardXPParams{UserID: row.UserID, ProblemID: row.ProblemID, SubmissionID: row.ID, Xp: xpFor[p.Difficulty]})
@@ -130,9 +151,29 @@ func (s *Service) Apply(ctx context.Context, u Update) (bool, error) {
 	return true, nil
 }
 
+// earnsXP: XP is for solving published problems one did not write:
+// editors (the author, the organization's instructors and owners) earn none
+// on their own problems, and nobody on drafts or archived ones.
+func earnsXP(ctx context.Context, q *store.Queries, p store.Problem, user uuid.UUID) (bool, error) {
+	if p.Status != "published" || p.AuthorID != nil && *p.AuthorID == user {
+		return false, nil
+	}
+	if p.OrganizationID == nil {
+		return true, nil
+	}
+	m, err := q.GetMembership(ctx, store.GetMembershipParams{OrganizationID: *p.OrganizationID, UserID: user})
+	if store.IsNoRows(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return m.Role != "instructor" && m.Role != "owner", nil
+}
+
 // publish tells every replica's watchers about the row's new state.
 func (s *Service) publish(ctx context.Context, row store.Submission) {
-	b, err := proto.Marshal(&codequestv1.WatchSubmissionResponse{Submission: toProto(row), RunOutput: row.RunOutput})
+	b, err := json.Marshal(event{Row: row})
 	if err == nil {
 		err = s.rdb.Publish(ctx, channel(row.ID), b).Err()
 	}

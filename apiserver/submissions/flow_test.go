@@ -17,10 +17,12 @@ import (
 
 func TestMain(m *testing.M) { harness.Main(m) }
 
-// problem inserts a published problem with a package directly.
-func problem(t *testing.T, env *apitest.Env, author uuid.UUID, slug, difficulty string) store.Problem {
+// problem inserts a published problem with a package directly, by an
+// author of its own (authors earn no XP on their problems).
+func problem(t *testing.T, env *apitest.Env, _ uuid.UUID, slug, difficulty string) store.Problem {
 	t.Helper()
 	ctx := context.Background()
+	author := env.NewUser(t, auth.RoleInstructor).ID
 	p, err := env.Store.CreateProblem(ctx, store.CreateProblemParams{
 		Slug: slug, Title: slug, Difficulty: difficulty, Visibility: "public", AuthorID: &author,
 		Tags: []string{}, Topics: []string{}, Hints: []string{}, Languages: []string{},
@@ -35,7 +37,49 @@ func problem(t *testing.T, env *apitest.Env, author uuid.UUID, slug, difficulty 
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if p, err = env.Store.SetProblemStatus(ctx, store.SetProblemStatusParams{ID: p.ID, Status: "published"}); err != nil {
+		t.Fatal(err)
+	}
 	return p
+}
+
+// Editors earn no XP on their own problems, and nobody on unpublished ones;
+// a NUL in the program's output still makes a storable verdict.
+func TestApplyXPRulesAndStorableText(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ctx := context.Background()
+	svc := env.App.Submissions
+	author := env.NewUser(t, auth.RoleInstructor)
+	own, err := env.Store.CreateProblem(ctx, store.CreateProblemParams{
+		Slug: "own-draft", Title: "Own", Difficulty: "hard", Visibility: "public", AuthorID: &author.ID,
+		Tags: []string{}, Topics: []string{}, Hints: []string{}, Languages: []string{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := submission(t, env, author.ID, own)
+	u := accepted(s.ID)
+	u.Message, u.RunOutput, u.CompilerMessage = "out\x00put \xff", "\x00", "a\x00b"
+	if changed, err := svc.Apply(ctx, u); err != nil || !changed {
+		t.Fatalf("Apply with NUL text: %v, %v", changed, err)
+	}
+	me, err := env.Store.GetUser(ctx, author.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me.Xp != 0 {
+		t.Errorf("the author earned %d XP on their own draft", me.Xp)
+	}
+	// A NUL in a running update and an unknown verdict are stored too.
+	s2 := submission(t, env, author.ID, own)
+	if _, err := svc.Apply(ctx, submissions.Update{ID: s2.ID, Phase: "completed", Verdict: "BOGUS", Message: "\x00"}); err != nil {
+		t.Fatalf("Apply with an unknown verdict: %v", err)
+	}
+	row, err := env.Store.GetSubmission(ctx, s2.ID)
+	if err != nil || row.Verdict == nil || *row.Verdict != "INTERNAL_ERROR" {
+		t.Errorf("unknown verdict stored as %v (%v)", row.Verdict, err)
+	}
 }
 
 func submission(t *testing.T, env *apitest.Env, user uuid.UUID, p store.Problem) store.Submission {

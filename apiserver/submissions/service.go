@@ -1,5 +1,9 @@
 // Package submissions is the SubmissionService and the verdict flow.
 //
+// What each caller sees of a judging is decided in view.go: learners get
+// structured results and nothing a secret test contains; the problem's
+// editors get the judge's messages and report too.
+//
 // Submit writes a QUEUED row and, in the same transaction, a durable job
 // that makes sure the Submission custom resource exists; it then creates
 // the resource at once (the job finds it done). The controllers judge it;
@@ -10,11 +14,14 @@
 package submissions
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -27,14 +34,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	codequestv1 "github.com/codequest-dev/codequest/api/proto/codequest/v1"
 	"github.com/codequest-dev/codequest/api/proto/codequest/v1/codequestv1connect"
 	"github.com/codequest-dev/codequest/apiserver/apierr"
 	"github.com/codequest-dev/codequest/apiserver/auth"
-	"github.com/codequest-dev/codequest/apiserver/policy"
 	"github.com/codequest-dev/codequest/apiserver/problems"
 	"github.com/codequest-dev/codequest/apiserver/store"
 )
@@ -45,6 +49,11 @@ type Dispatcher interface {
 	Dispatch(ctx context.Context, s store.Submission, p store.Problem) error
 }
 
+// Reports presigns reads of full judge reports (an *objects.Store).
+type Reports interface {
+	PresignGetIn(ctx context.Context, bucket, key string, ttl time.Duration) (*url.URL, error)
+}
+
 // Config tunes the service.
 type Config struct {
 	// SubmitLimit and RunLimit rate-limit each user.
@@ -53,11 +62,21 @@ type Config struct {
 	// SweepAfter is when the durable job re-checks that a submission's
 	// resource exists.
 	SweepAfter time.Duration
+	// WatchesPerUser bounds a user's open WatchSubmission streams (across
+	// replicas); WatchMaxDuration ends a stream that outlives it (the
+	// client watches again).
+	WatchesPerUser   int
+	WatchMaxDuration time.Duration
+	// WatchPoll is how often a stream re-reads its row, in case an event
+	// was lost.
+	WatchPoll time.Duration
 }
 
-// DefaultConfig is 10 submissions and 20 runs per minute per user.
+// DefaultConfig is 10 submissions and 20 runs per minute per user, and 8
+// open watches.
 func DefaultConfig() Config {
-	return Config{SubmitLimit: redis_rate.PerMinute(10), RunLimit: redis_rate.PerMinute(20), SweepAfter: 30 * time.Second}
+	return Config{SubmitLimit: redis_rate.PerMinute(10), RunLimit: redis_rate.PerMinute(20), SweepAfter: 30 * time.Second,
+		WatchesPerUser: 8, WatchMaxDuration: 30 * time.Minute, WatchPoll: 10 * time.Second}
 }
 
 // JobInserter enqueues durable jobs in a transaction (a *river.Client).
@@ -77,6 +96,8 @@ type Service struct {
 	jobs       JobInserter
 	board      *Leaderboard
 	log        *slog.Logger
+	hub        *hub
+	reports    Reports
 	// Draining, when closed, ends open streams so the server can stop.
 	Draining <-chan struct{}
 }
@@ -85,12 +106,15 @@ var _ codequestv1connect.SubmissionServiceHandler = (*Service)(nil)
 
 // New returns the service. dispatcher may be nil where no Kubernetes API
 // is configured: Submit and Run then answer Unavailable.
-func New(cfg Config, st *store.Store, rdb *redis.Client, probs *problems.Service, dispatcher Dispatcher, jobs JobInserter, board *Leaderboard, log *slog.Logger) *Service {
+func New(cfg Config, st *store.Store, rdb *redis.Client, probs *problems.Service, dispatcher Dispatcher, jobs JobInserter, board *Leaderboard, reports Reports, log *slog.Logger) *Service {
 	return &Service{
-		cfg: cfg, st: st, rdb: rdb, limiter: redis_rate.NewLimiter(rdb), problems: probs,
-		dispatcher: dispatcher, jobs: jobs, board: board, log: log,
+		cfg: cfg, st: st, rdb: rdb, limiter: redis_rate.NewLimiter(rdb), problems: probs, reports: reports,
+		dispatcher: dispatcher, jobs: jobs, board: board, log: log, hub: newHub(rdb, log),
 	}
 }
+
+// Close ends the shared event subscription.
+func (s *Service) Close() { s.hub.close() }
 
 const maxSource = 64 << 10
 
@@ -140,7 +164,10 @@ func (s *Service) Submit(ctx context.Context, req *connect.Request[codequestv1.S
 	if key != "" {
 		prev, err := s.st.GetSubmissionByKey(ctx, store.GetSubmissionByKeyParams{UserID: c.UserID, IdempotencyKey: &key})
 		if err == nil {
-			return connect.NewResponse(&codequestv1.SubmitResponse{Submission: toProto(prev)}), nil
+			if err := sameRequest(prev, prog); err != nil {
+				return nil, apierr.Connect(ctx, err)
+			}
+			return connect.NewResponse(&codequestv1.SubmitResponse{Submission: s.viewFor(ctx, c, prev)}), nil
 		}
 		if !store.IsNoRows(err) {
 			return nil, apierr.Connect(ctx, err)
@@ -150,7 +177,24 @@ func (s *Service) Submit(ctx context.Context, req *connect.Request[codequestv1.S
 	if err != nil {
 		return nil, apierr.Connect(ctx, err)
 	}
-	return connect.NewResponse(&codequestv1.SubmitResponse{Submission: toProto(row)}), nil
+	return connect.NewResponse(&codequestv1.SubmitResponse{Submission: s.viewFor(ctx, c, row)}), nil
+}
+
+// requestHash names what an idempotency key stands for.
+func requestHash(p program) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", p.problemID, p.language)
+	h.Write([]byte(p.source))
+	return h.Sum(nil)
+}
+
+// sameRequest refuses the reuse of an idempotency key for another program.
+func sameRequest(prev store.Submission, p program) error {
+	if prev.RequestHash != nil && !bytes.Equal(prev.RequestHash, requestHash(p)) ||
+		prev.RequestHash == nil && (prev.ProblemID != p.problemID || prev.Language != p.language || prev.Source != p.source) {
+		return apierr.New(apierr.ErrAlreadyExists, "this idempotency key was used for another submission (another problem, language or source); use a new key")
+	}
+	return nil
 }
 
 // Run implements SubmissionService.Run.
@@ -172,7 +216,7 @@ func (s *Service) Run(ctx context.Context, req *connect.Request[codequestv1.RunR
 	if err != nil {
 		return nil, apierr.Connect(ctx, err)
 	}
-	return connect.NewResponse(&codequestv1.RunResponse{Submission: toProto(row)}), nil
+	return connect.NewResponse(&codequestv1.RunResponse{Submission: s.viewFor(ctx, c, row)}), nil
 }
 
 // queue checks the problem and the rate limit, writes the row with its
@@ -206,12 +250,14 @@ func (s *Service) queue(ctx context.Context, c *auth.Caller, prog program, mode 
 	params := store.CreateSubmissionParams{
 		UserID: c.UserID, ProblemID: p.ID, OrganizationID: p.OrganizationID, Mode: mode,
 		Language: prog.language, Source: prog.source, Input: input, TestsTotal: p.PackageTests,
+		SampleTests: p.SampleTests,
 	}
 	if key != "" {
 		params.IdempotencyKey = &key
+		params.RequestHash = requestHash(prog)
 	}
 	if mode == "run" {
-		params.TestsTotal = 1
+		params.TestsTotal, params.SampleTests = 1, 1
 	}
 	var row store.Submission
 	err = s.st.InTx(ctx, func(q *store.Queries, tx pgx.Tx) error {
@@ -220,7 +266,10 @@ func (s *Service) queue(ctx context.Context, c *auth.Caller, prog program, mode 
 		if store.IsNoRows(err) && key != "" {
 			// A concurrent retry with the same key won.
 			row, err = q.GetSubmissionByKey(ctx, store.GetSubmissionByKeyParams{UserID: c.UserID, IdempotencyKey: &key})
-			return err
+			if err != nil {
+				return err
+			}
+			return sameRequest(row, prog)
 		}
 		if err != nil {
 			return err
@@ -231,6 +280,10 @@ func (s *Service) queue(ctx context.Context, c *auth.Caller, prog program, mode 
 		return err
 	})
 	if err != nil {
+		var pub *apierr.Public
+		if errors.As(err, &pub) {
+			return store.Submission{}, err
+		}
 		return store.Submission{}, fmt.Errorf("queue submission: %w", err)
 	}
 	if row.CrCreatedAt == nil {
@@ -249,8 +302,36 @@ func (s *Service) dispatch(ctx context.Context, row store.Submission, p store.Pr
 	return s.st.MarkSubmissionResourceCreated(ctx, row.ID)
 }
 
-// readable loads a submission the caller may read: their own, or any for
-// admins and editors of its problem. Others get not-found.
+// editor reports whether c edits the problem (its author, its
+// organization's instructors and owners, admins), and so sees its
+// submissions in full.
+func (s *Service) editor(ctx context.Context, c *auth.Caller, problemID uuid.UUID) (bool, error) {
+	if c.IsAdmin() {
+		return true, nil
+	}
+	p, err := s.st.GetProblem(ctx, problemID)
+	if store.IsNoRows(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get problem: %w", err)
+	}
+	return s.problems.CanEdit(ctx, c, p)
+}
+
+// viewFor is row as c sees it; when the editor check fails, the learner's
+// view (the safe one).
+func (s *Service) viewFor(ctx context.Context, c *auth.Caller, row store.Submission) *codequestv1.Submission {
+	ed, err := s.editor(ctx, c, row.ProblemID)
+	if err != nil {
+		s.log.WarnContext(ctx, "editor check; showing the learner's view", "error", err)
+	}
+	return view(full(row), ed)
+}
+
+// readable loads a submission the caller may read: their own, or any of a
+// problem they edit (its author, its organization's instructors and
+// owners, admins). Others get not-found.
 func (s *Service) readable(ctx context.Context, rawID string) (store.Submission, error) {
 	c, err := caller(ctx)
 	if err != nil {
@@ -269,23 +350,15 @@ func (s *Service) readable(ctx context.Context, rawID string) (store.Submission,
 	if err != nil {
 		return row, fmt.Errorf("get submission: %w", err)
 	}
-	if row.UserID == c.UserID || c.IsAdmin() {
+	if row.UserID == c.UserID {
 		return row, nil
 	}
-	// Instructors and owners of the problem's organization.
-	p, err := s.st.GetProblem(ctx, row.ProblemID)
+	ed, err := s.editor(ctx, c, row.ProblemID)
 	if err != nil {
-		return row, fmt.Errorf("get problem: %w", err)
+		return row, err
 	}
-	if p.OrganizationID == nil {
+	if !ed {
 		return row, errNotFound
-	}
-	m, err := s.st.GetMembership(ctx, store.GetMembershipParams{OrganizationID: *p.OrganizationID, UserID: c.UserID})
-	if store.IsNoRows(err) || err == nil && policy.OrgRoleRank(m.Role) < policy.OrgRoleRank(policy.OrgRoleInstructor) {
-		return row, errNotFound
-	}
-	if err != nil {
-		return row, fmt.Errorf("membership: %w", err)
 	}
 	return row, nil
 }
@@ -296,7 +369,33 @@ func (s *Service) GetSubmission(ctx context.Context, req *connect.Request[codequ
 	if err != nil {
 		return nil, apierr.Connect(ctx, err)
 	}
-	return connect.NewResponse(&codequestv1.GetSubmissionResponse{Submission: toProto(row), RunOutput: row.RunOutput}), nil
+	c, _ := caller(ctx)
+	ed, err := s.editor(ctx, c, row.ProblemID)
+	if err != nil {
+		return nil, apierr.Connect(ctx, err)
+	}
+	out := &codequestv1.GetSubmissionResponse{Submission: view(full(row), ed), RunOutput: runOutput(row)}
+	if ed && row.Report != "" && s.reports != nil {
+		bucket, key, ok := strings.Cut(row.Report, "/")
+		if ok {
+			u, err := s.reports.PresignGetIn(ctx, bucket, key, 15*time.Minute)
+			if err != nil {
+				s.log.WarnContext(ctx, "presign judge report", "error", err)
+			} else {
+				out.ReportUrl = u.String()
+			}
+		}
+	}
+	return connect.NewResponse(out), nil
+}
+
+// runOutput is the program's output on the caller's own input: only runs
+// have one.
+func runOutput(row store.Submission) string {
+	if row.Mode != "run" {
+		return ""
+	}
+	return row.RunOutput
 }
 
 // GetSubmissionCode implements SubmissionService.GetSubmissionCode.
@@ -331,66 +430,111 @@ func (s *Service) ListSubmissions(ctx context.Context, req *connect.Request[code
 		return nil, apierr.Connect(ctx, fmt.Errorf("list submissions: %w", err))
 	}
 	out := &codequestv1.ListSubmissionsResponse{Submissions: []*codequestv1.Submission{}}
+	editors := map[uuid.UUID]bool{}
 	for i, r := range rows {
 		if int32(i) == page.Size {
 			last := rows[i-1]
 			out.NextPageToken = store.EncodeCursor(last.CreatedAt, last.ID)
 			break
 		}
-		out.Submissions = append(out.Submissions, toProto(r))
+		ed, ok := editors[r.ProblemID]
+		if !ok {
+			if ed, err = s.editor(ctx, c, r.ProblemID); err != nil {
+				return nil, apierr.Connect(ctx, err)
+			}
+			editors[r.ProblemID] = ed
+		}
+		out.Submissions = append(out.Submissions, view(full(r), ed))
 	}
 	return connect.NewResponse(out), nil
 }
 
-// channel is the Redis pub/sub channel of one submission's events.
-func channel(id uuid.UUID) string { return "codequest:submission:" + id.String() }
-
 // WatchSubmission implements SubmissionService.WatchSubmission: subscribe
 // first, then send the current state, so no change between the two is
 // lost; repeated states are harmless (clients see the same state twice).
+// Every message is shown as the caller may see it. A user has at most
+// WatchesPerUser streams open; a stream re-reads its row every WatchPoll
+// in case an event was lost, and ends after WatchMaxDuration.
 func (s *Service) WatchSubmission(ctx context.Context, req *connect.Request[codequestv1.WatchSubmissionRequest], stream *connect.ServerStream[codequestv1.WatchSubmissionResponse]) error {
 	row, err := s.readable(ctx, req.Msg.GetSubmissionId())
 	if err != nil {
 		return apierr.Connect(ctx, err)
 	}
-	sub := s.rdb.Subscribe(ctx, channel(row.ID))
-	defer sub.Close()
-	if _, err := sub.Receive(ctx); err != nil { // the subscription is confirmed
+	c, _ := caller(ctx)
+	ed, err := s.editor(ctx, c, row.ProblemID)
+	if err != nil {
+		return apierr.Connect(ctx, err)
+	}
+	release, err := takeWatch(ctx, s.rdb, c.UserID, s.cfg.WatchesPerUser)
+	if errors.Is(err, errTooManyWatches) {
+		return apierr.Connect(ctx, &apierr.RetryAfter{Seconds: 5,
+			Message: fmt.Sprintf("at most %d submissions watched at once; close another watch first", s.cfg.WatchesPerUser)})
+	}
+	if err != nil {
+		return apierr.Connect(ctx, fmt.Errorf("watch slot: %w", err))
+	}
+	defer release()
+	events, stop, err := s.hub.watch(ctx, channel(row.ID))
+	if err != nil {
 		return apierr.Connect(ctx, fmt.Errorf("subscribe: %w", err))
+	}
+	defer stop()
+	send := func(row store.Submission) (bool, error) {
+		err := stream.Send(&codequestv1.WatchSubmissionResponse{Submission: view(full(row), ed), RunOutput: runOutput(row)})
+		return row.PhaseRank >= 3, err
 	}
 	if row, err = s.st.GetSubmission(ctx, row.ID); err != nil {
 		return apierr.Connect(ctx, fmt.Errorf("get submission: %w", err))
 	}
-	if err := stream.Send(&codequestv1.WatchSubmissionResponse{Submission: toProto(row), RunOutput: row.RunOutput}); err != nil {
+	if done, err := send(row); done || err != nil {
 		return err
 	}
-	if row.PhaseRank >= 3 {
-		return nil
-	}
-	msgs := sub.Channel()
+	poll := time.NewTicker(s.cfg.WatchPoll)
+	defer poll.Stop()
+	deadline := time.NewTimer(s.cfg.WatchMaxDuration)
+	defer deadline.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.Draining:
 			return apierr.Connect(ctx, apierr.New(apierr.ErrUnavailable, "the server is shutting down; watch again"))
-		case msg, ok := <-msgs:
-			if !ok {
-				return apierr.Connect(ctx, errors.New("event channel closed"))
+		case <-deadline.C:
+			return apierr.Connect(ctx, apierr.New(apierr.ErrUnavailable, "this watch lasted long enough; watch again"))
+		case <-poll.C:
+			cur, err := s.st.GetSubmission(ctx, row.ID)
+			if err != nil {
+				return apierr.Connect(ctx, fmt.Errorf("get submission: %w", err))
 			}
-			var ev codequestv1.WatchSubmissionResponse
-			if err := proto.Unmarshal([]byte(msg.Payload), &ev); err != nil {
+			if cur.UpdatedAt.Equal(row.UpdatedAt) {
+				continue
+			}
+			row = cur
+			if done, err := send(row); done || err != nil {
+				return err
+			}
+		case payload := <-events:
+			var ev event
+			if err := json.Unmarshal(payload, &ev); err != nil {
 				s.log.WarnContext(ctx, "bad submission event", "error", err)
 				continue
 			}
-			if err := stream.Send(&ev); err != nil {
-				return err
+			if ev.Row.ID != row.ID {
+				continue
 			}
-			if p := ev.GetSubmission().GetPhase(); p == codequestv1.SubmissionPhase_SUBMISSION_PHASE_COMPLETED || p == codequestv1.SubmissionPhase_SUBMISSION_PHASE_FAILED {
-				return nil
+			row = ev.Row
+			if done, err := send(row); done || err != nil {
+				return err
 			}
 		}
 	}
+}
+
+// event is what a change of a submission publishes to every replica: the
+// row itself (Redis is internal); each stream shows it as its caller may
+// see it.
+type event struct {
+	Row store.Submission `json:"row"`
 }
 
 // testJSON is one test of submissions.tests.
@@ -408,27 +552,4 @@ var phases = map[string]codequestv1.SubmissionPhase{
 
 func verdictProto(v string) codequestv1.Verdict {
 	return codequestv1.Verdict(codequestv1.Verdict_value["VERDICT_"+v])
-}
-
-func toProto(r store.Submission) *codequestv1.Submission {
-	out := &codequestv1.Submission{
-		Id: r.ID.String(), ProblemId: r.ProblemID.String(), UserId: r.UserID.String(), Language: r.Language,
-		Phase: phases[r.Phase], Message: r.Message, CurrentTest: r.CurrentTest, TestsPassed: r.TestsPassed,
-		TestsTotal: r.TestsTotal, MaxCpuTimeMs: r.MaxCpuMs, PeakMemoryKib: r.PeakMemoryKib,
-		CompilerMessage: r.CompilerMessage, CreateTime: timestamppb.New(r.CreatedAt), XpAwarded: r.XpAwarded,
-	}
-	if r.Verdict != nil {
-		out.Verdict = verdictProto(*r.Verdict)
-	}
-	if r.FinishedAt != nil {
-		out.FinishTime = timestamppb.New(*r.FinishedAt)
-	}
-	var tests []testJSON
-	_ = json.Unmarshal(r.Tests, &tests)
-	for i, t := range tests {
-		out.Tests = append(out.Tests, &codequestv1.TestResult{
-			Index: int32(i + 1), Verdict: verdictProto(t.Verdict), CpuTimeMs: t.CPUMillis, MemoryKib: t.MemoryKiB,
-		})
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/codequest-dev/codequest/apiserver/auth"
 	"github.com/codequest-dev/codequest/apiserver/objects"
+	"github.com/codequest-dev/codequest/apiserver/session"
 	"github.com/codequest-dev/codequest/apiserver/store"
 	"github.com/codequest-dev/codequest/apiserver/users"
 	"github.com/codequest-dev/codequest/test/harness"
@@ -39,7 +41,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatalf("open object store: %v", err)
 	}
-	return &env{st: st, obj: obj, raw: raw, svc: users.New(st, obj)}
+	return &env{st: st, obj: obj, raw: raw, svc: users.New(st, obj, session.New(st.Queries, harness.Redis(t), slog.Default()))}
 }
 
 // user creates an account with a platform role and returns a context

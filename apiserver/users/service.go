@@ -15,6 +15,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	codequestv1 "github.com/codequest-dev/codequest/api/proto/codequest/v1"
@@ -23,6 +24,7 @@ import (
 	"github.com/codequest-dev/codequest/apiserver/auth"
 	"github.com/codequest-dev/codequest/apiserver/objects"
 	"github.com/codequest-dev/codequest/apiserver/orgs"
+	"github.com/codequest-dev/codequest/apiserver/session"
 	"github.com/codequest-dev/codequest/apiserver/store"
 )
 
@@ -42,18 +44,26 @@ func avatarType(contentType string) bool {
 	return false
 }
 
+// Sessions records the state a committed change of an account wrote (a
+// *session.Store).
+type Sessions interface {
+	Publish(ctx context.Context, id uuid.UUID, st session.State)
+}
+
 // Service implements codequestv1connect.UserServiceHandler.
 type Service struct {
 	codequestv1connect.UnimplementedUserServiceHandler
-	st  *store.Store
-	obj *objects.Store
+	st       *store.Store
+	obj      *objects.Store
+	sessions Sessions
 }
 
 var _ codequestv1connect.UserServiceHandler = (*Service)(nil)
 
-// New returns a Service on st, keeping avatars in obj.
-func New(st *store.Store, obj *objects.Store) *Service {
-	return &Service{st: st, obj: obj}
+// New returns a Service on st, keeping avatars in obj; sessions learns of
+// role changes and suspensions.
+func New(st *store.Store, obj *objects.Store, sessions Sessions) *Service {
+	return &Service{st: st, obj: obj, sessions: sessions}
 }
 
 func signedIn(ctx context.Context) (*auth.Caller, error) {
@@ -393,14 +403,61 @@ func (s *Service) setUserRole(ctx context.Context, m *codequestv1.SetUserRoleReq
 	if id == c.UserID && role != auth.RoleAdmin {
 		return nil, apierr.New(apierr.ErrFailedPrecondition, "you cannot remove your own admin role; ask another admin")
 	}
-	u, err := s.st.SetUserRole(ctx, store.SetUserRoleParams{ID: id, Role: role})
-	if store.IsNoRows(err) {
-		return nil, errUserNotFound
-	}
+	return s.changeAccount(ctx, id, func(q *store.Queries) (store.User, error) {
+		return q.SetUserRole(ctx, store.SetUserRoleParams{ID: id, Role: role})
+	})
+}
+
+// changeAccount applies change to an account and ends its sessions in one
+// transaction: the next call of any of its tokens is refused, on every
+// replica, and it signs in again under its new role or suspension.
+func (s *Service) changeAccount(ctx context.Context, id uuid.UUID, change func(q *store.Queries) (store.User, error)) (*codequestv1.User, error) {
+	var u store.User
+	var st session.State
+	err := s.st.InTx(ctx, func(q *store.Queries, _ pgx.Tx) error {
+		var err error
+		if u, err = change(q); store.IsNoRows(err) {
+			return errUserNotFound
+		} else if err != nil {
+			return fmt.Errorf("change account: %w", err)
+		}
+		st, err = session.End(ctx, q, id)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("set user role: %w", err)
+		return nil, err
 	}
+	s.sessions.Publish(ctx, id, st)
+	u.SessionEpoch = st.Epoch
 	return s.fullUser(ctx, u)
+}
+
+// SetUserSuspended suspends an account or lifts its suspension (admins
+// only); admins cannot suspend themselves.
+func (s *Service) SetUserSuspended(ctx context.Context, req *connect.Request[codequestv1.SetUserSuspendedRequest]) (*connect.Response[codequestv1.SetUserSuspendedResponse], error) {
+	u, err := s.setUserSuspended(ctx, req.Msg)
+	if err != nil {
+		return nil, apierr.Connect(ctx, err)
+	}
+	return connect.NewResponse(&codequestv1.SetUserSuspendedResponse{User: u}), nil
+}
+
+func (s *Service) setUserSuspended(ctx context.Context, m *codequestv1.SetUserSuspendedRequest) (*codequestv1.User, error) {
+	c, err := admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var v apierr.Validation
+	id := parseID(&v, "user_id", m.GetUserId())
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if id == c.UserID && m.GetSuspended() {
+		return nil, apierr.New(apierr.ErrFailedPrecondition, "you cannot suspend yourself; ask another admin")
+	}
+	return s.changeAccount(ctx, id, func(q *store.Queries) (store.User, error) {
+		return q.SetUserSuspended(ctx, store.SetUserSuspendedParams{ID: id, Suspended: m.GetSuspended()})
+	})
 }
 
 // userProto is u as its owner and admins see it, without memberships.

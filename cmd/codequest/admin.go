@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/codequest-dev/codequest/apiserver/auth"
+	"github.com/codequest-dev/codequest/apiserver/session"
 	"github.com/codequest-dev/codequest/apiserver/store"
 )
 
@@ -58,10 +59,17 @@ func admin(ctx context.Context, args []string) error {
 	st := store.Open(pool)
 
 	if u, err := st.GetUserByEmail(ctx, email); err == nil {
-		if _, err := st.SetUserRole(ctx, store.SetUserRoleParams{ID: u.ID, Role: role}); err != nil {
-			return fmt.Errorf("set role: %w", err)
+		err := st.InTx(ctx, func(q *store.Queries, _ pgx.Tx) error {
+			if _, err := q.SetUserRole(ctx, store.SetUserRoleParams{ID: u.ID, Role: role}); err != nil {
+				return fmt.Errorf("set role: %w", err)
+			}
+			_, err := session.End(ctx, q, u.ID)
+			return err
+		})
+		if err != nil {
+			return err
 		}
-		fmt.Printf("%s is now %s (password unchanged; new tokens carry the role)\n", email, role)
+		fmt.Printf("%s is now %s (password unchanged; its sessions end within %s: it signs in again)\n", email, role, session.TTL)
 		return nil
 	} else if !store.IsNoRows(err) {
 		return fmt.Errorf("look up %s: %w", email, err)
@@ -81,7 +89,7 @@ func admin(ctx context.Context, args []string) error {
 		return fmt.Errorf("read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	if p := auth.PasswordProblem(password); p != "" {
+	if p := auth.PasswordProblem(password, email); p != "" {
 		return fmt.Errorf("admin: the password %s", p)
 	}
 	created, err := ensureAccount(ctx, st, email, name, role, password)

@@ -44,6 +44,7 @@ func controller(ctx context.Context, args []string) error {
 		images, cpu, workSize            string
 		objCfg                           controllers.ObjectStoreConfig
 		localWorkers, localQueue         = runtime.NumCPU(), 1000
+		perUser, maxJudgings             = 2, -1
 		localParallel                    = judge.DefaultParallel()
 		packageDir, sandboxInit          string
 		verify, requireVerification      = "auto", true
@@ -75,6 +76,8 @@ func controller(ctx context.Context, args []string) error {
 	fs.boolean(&objCfg.UseTLS, "s3-tls", "CODEQUEST_S3_TLS", "use https for object storage")
 	fs.integer(&localWorkers, "local-workers", "CODEQUEST_LOCAL_WORKERS", "judgings at once with --executor=local")
 	fs.integer(&localParallel, "local-parallel", "CODEQUEST_LOCAL_PARALLEL", "tests of one judging run at once with --executor=local (default: the CPUs this process may use, plus one)")
+	fs.integer(&perUser, "judgings-per-user", "CODEQUEST_JUDGINGS_PER_USER", "judgings of one user in flight at once (0: no cap); the others wait, and free places go round-robin between users")
+	fs.integer(&maxJudgings, "max-judgings", "CODEQUEST_MAX_JUDGINGS", "judgings in flight at once, shared fairly between users (default: --local-workers with --executor=local; none with job: set it to what the judge namespace's quota admits)")
 	fs.integer(&localQueue, "local-queue", "CODEQUEST_LOCAL_QUEUE", "judgings waiting at most with --executor=local")
 	fs.str(&packageDir, "package-cache", "CODEQUEST_PACKAGE_CACHE", "folder of unpacked problem packages (default: user cache)")
 	fs.str(&sandboxInit, "sandbox-init", "CODEQUEST_SANDBOX_INIT", "binary the local sandbox runs as every run's init (default: codequest-sandbox-init next to this binary, else judge next to it or on PATH)")
@@ -190,9 +193,16 @@ func controller(ctx context.Context, args []string) error {
 	if err := pr.SetupWithManager(mgr, probWorkers); err != nil {
 		return err
 	}
+	if maxJudgings < 0 {
+		maxJudgings = 0
+		if executor == "local" {
+			maxJudgings = localWorkers
+		}
+	}
 	sr := &controllers.SubmissionReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("codequest-submission"),
 		Executor: exec, MaxConcurrentReconciles: subWorkers,
+		Queue: controllers.NewFairQueue(perUser, maxJudgings),
 	}
 	if err := sr.SetupWithManager(ctx, mgr); err != nil {
 		return err

@@ -110,7 +110,7 @@ func dev(ctx context.Context, args []string) (err error) {
 	if cfg.Auth.PublicURL == "" {
 		cfg.Auth.PublicURL = "http://" + cfg.HTTP.Addr
 	}
-	if p := auth.PasswordProblem(o.password); p != "" {
+	if p := auth.PasswordProblem(o.password, ""); p != "" {
 		return fmt.Errorf("seed password (CODEQUEST_DEV_PASSWORD) %s", p)
 	}
 

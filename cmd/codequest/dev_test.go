@@ -89,7 +89,7 @@ func TestDev(t *testing.T) {
 		judgeSample(t, api, learner)
 
 		call(t, api, "AuthService/Register", map[string]string{"email": email, "password": password, "displayName": "Dev Test"}, http.StatusOK)
-		login(t, api, email, password, http.StatusBadRequest) // failed_precondition: not verified yet
+		login(t, api, email, password, http.StatusUnauthorized) // not verified yet: the answer of a wrong password
 		token := verifyToken(t, mailpit, email)
 		call(t, api, "AuthService/VerifyEmail", map[string]string{"token": token}, http.StatusOK)
 		login(t, api, email, password, http.StatusOK)

@@ -131,7 +131,7 @@ func startJudging(ctx context.Context, log *slog.Logger, root, dataDir, kubeconf
 		Judge: j,
 		Objects: controllers.ObjectStoreConfig{Endpoint: obj.Endpoint, AccessKey: obj.AccessKey, SecretKey: obj.SecretKey,
 			Region: obj.Region, UseTLS: obj.UseTLS},
-		PackageDir: filepath.Join(dataDir, "packages"), Workers: 2, Queue: 1000,
+		PackageDir: filepath.Join(dataDir, "packages"), Workers: 2, Queue: 1000, PerUser: 2,
 		SubmissionConcurrency: 8, ProblemConcurrency: 2,
 	}); err != nil {
 		d.stop()

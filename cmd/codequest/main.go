@@ -25,6 +25,7 @@ import (
 
 	"github.com/codequest-dev/codequest/apiserver"
 	"github.com/codequest-dev/codequest/apiserver/auth"
+	"github.com/codequest-dev/codequest/apiserver/clientip"
 	"github.com/codequest-dev/codequest/apiserver/server"
 	"github.com/codequest-dev/codequest/migrations"
 )
@@ -148,10 +149,16 @@ func serve(ctx context.Context, args []string) error {
 		smtpStartTLS               bool
 		generateKey                bool
 		loginPerIP, loginPerAcct   = 30, 10
+		loginFailuresAccount       = 100
+		registerPerIP, registerPer = 20, 3
+		registerAll                = 60
+		trustedProxies             string
 		maxBytes                   = int(cfg.HTTP.MaxRequestBytes)
 	)
 	fs.str(&cfg.HTTP.Addr, "addr", "CODEQUEST_ADDR", "listen address")
-	fs.str(&cors, "cors-origins", "CODEQUEST_CORS_ORIGINS", "comma-separated browser origins allowed by CORS")
+	fs.str(&cfg.HTTP.MetricsAddr, "metrics-addr", "CODEQUEST_METRICS_ADDR", "listen address of /metrics, apart from the API (empty or 0: none)")
+	fs.str(&cors, "cors-origins", "CODEQUEST_CORS_ORIGINS", "comma-separated browser origins allowed by CORS (empty: none)")
+	fs.str(&trustedProxies, "trusted-proxies", "CODEQUEST_TRUSTED_PROXIES", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For names the client")
 	fs.integer(&maxBytes, "max-request-bytes", "CODEQUEST_MAX_REQUEST_BYTES", "largest request message")
 	fs.duration(&cfg.HTTP.ReadTimeout, "read-timeout", "CODEQUEST_READ_TIMEOUT", "HTTP read timeout")
 	fs.duration(&cfg.HTTP.WriteTimeout, "write-timeout", "CODEQUEST_WRITE_TIMEOUT", "HTTP write timeout (0: none; streams need long ones)")
@@ -179,7 +186,14 @@ func serve(ctx context.Context, args []string) error {
 	fs.str(&cfg.JWTIssuer, "jwt-issuer", "CODEQUEST_JWT_ISSUER", "access token issuer")
 	fs.str(&cfg.JWTAudience, "jwt-audience", "CODEQUEST_JWT_AUDIENCE", "access token audience")
 	fs.integer(&loginPerIP, "login-rate-ip", "CODEQUEST_LOGIN_RATE_IP", "Login attempts per client address per minute")
-	fs.integer(&loginPerAcct, "login-rate-account", "CODEQUEST_LOGIN_RATE_ACCOUNT", "Login attempts per account per 15 minutes")
+	fs.integer(&loginPerAcct, "login-rate-account", "CODEQUEST_LOGIN_RATE_ACCOUNT", "failed Logins per account from one client address per 15 minutes")
+	fs.integer(&loginFailuresAccount, "login-failures-account", "CODEQUEST_LOGIN_FAILURES_ACCOUNT", "failed Logins per account from all addresses per hour (a password reset clears it)")
+	fs.integer(&registerPerIP, "register-rate-ip", "CODEQUEST_REGISTER_RATE_IP", "registrations per client address per hour")
+	fs.integer(&registerPer, "register-rate-address", "CODEQUEST_REGISTER_RATE_ADDRESS", "registrations of one email address per hour")
+	fs.integer(&registerAll, "register-rate-global", "CODEQUEST_REGISTER_RATE_GLOBAL", "registrations from all clients together per minute")
+	fs.integer(&cfg.HTTP.AuthConcurrency, "auth-concurrency", "CODEQUEST_AUTH_CONCURRENCY", "anonymous sign-in calls (Register, Login, ResetPassword, ...) running at once (default: half the CPUs)")
+	fs.integer(&cfg.PasswordHashes, "password-hash-concurrency", "CODEQUEST_PASSWORD_HASH_CONCURRENCY", "password hashes computed at once (default: half the CPUs)")
+	fs.integer(&cfg.Submissions.WatchesPerUser, "watches-per-user", "CODEQUEST_WATCHES_PER_USER", "WatchSubmission streams open at once per user")
 	judging, kubeconfig := "kubernetes", ""
 	fs.str(&judging, "judging", "CODEQUEST_JUDGING", "kubernetes: judge through the Kubernetes API (in-cluster, or --kubeconfig); off: Submit and Run are refused")
 	fs.str(&kubeconfig, "kubeconfig", "KUBECONFIG", "kubeconfig file (empty: in-cluster config)")
@@ -205,7 +219,16 @@ func serve(ctx context.Context, args []string) error {
 	cfg.HTTP.MaxRequestBytes = int64(maxBytes)
 	cfg.SMTP.StartTLS = smtpStartTLS
 	cfg.Auth.LoginPerIP = redis_rate.PerMinute(loginPerIP)
-	cfg.Auth.LoginPerAccount = redis_rate.Limit{Rate: loginPerAcct, Burst: loginPerAcct, Period: 15 * time.Minute}
+	cfg.Auth.LoginFailuresPerClient = redis_rate.Limit{Rate: loginPerAcct, Burst: loginPerAcct, Period: 15 * time.Minute}
+	cfg.Auth.LoginFailuresPerAccount = redis_rate.Limit{Rate: loginFailuresAccount, Burst: loginFailuresAccount, Period: time.Hour}
+	cfg.Auth.RegisterPerIP = redis_rate.Limit{Rate: registerPerIP, Burst: registerPerIP, Period: time.Hour}
+	cfg.Auth.RegisterPerAddress = redis_rate.Limit{Rate: registerPer, Burst: registerPer, Period: time.Hour}
+	cfg.Auth.RegisterGlobal = redis_rate.PerMinute(registerAll)
+	proxies, err := clientip.ParsePrefixes(trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	cfg.HTTP.TrustedProxies = proxies
 	for _, o := range strings.Split(cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.HTTP.CORSOrigins = append(cfg.HTTP.CORSOrigins, o)

@@ -82,7 +82,8 @@ func accounts(t *testing.T, ctx context.Context) {
 		UserId: tl.GetUser().GetId(), Role: codequestv1.Role_ROLE_INSTRUCTOR})); err != nil {
 		t.Fatal(err)
 	}
-	rt, err := anon.Auth.Refresh(ctx, connect.NewRequest(&codequestv1.RefreshRequest{RefreshToken: tl.GetTokens().GetRefreshToken()}))
+	// A role change ends the account's sessions: the teacher signs in again.
+	rt, err := anon.Auth.Login(ctx, connect.NewRequest(&codequestv1.LoginRequest{Email: tl.GetUser().GetEmail(), Password: apitest.SignUpPassword}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func (p *platform) startController(t testing.TB) {
 	if err := controllers.SetupLocal(ctx, mgr, controllers.LocalConfig{
 		Judge:      j,
 		Objects:    controllers.ObjectStoreConfig{Endpoint: o.Endpoint, AccessKey: o.AccessKey, SecretKey: o.SecretKey, Region: o.Region, UseTLS: o.UseTLS},
-		PackageDir: t.TempDir(), Workers: 2, Queue: 100, SubmissionConcurrency: 8, ProblemConcurrency: 2,
+		PackageDir: t.TempDir(), Workers: 2, Queue: 100, PerUser: 2, SubmissionConcurrency: 8, ProblemConcurrency: 2,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -162,15 +162,15 @@ func TestLearnerJourney(t *testing.T) {
 	// Accounts: an admin bootstraps the platform (as codequest dev seeds
 	// one); everyone else comes through the public API.
 	admin := p.api.NewUser(t, auth.RoleAdmin)
-	_, teacher := p.signUp(t, ctx, "teacher")
+	teacherPassword, teacher := p.signUp(t, ctx, "teacher")
 	_, learner := p.signUp(t, ctx, "learner")
 	if _, err := p.api.Clients(admin.Auth()).Users.SetUserRole(ctx, connect.NewRequest(&codequestv1.SetUserRoleRequest{
 		UserId: teacher.GetUser().GetId(), Role: codequestv1.Role_ROLE_INSTRUCTOR,
 	})); err != nil {
 		t.Fatal(err)
 	}
-	// The role is in fresh tokens: the teacher refreshes.
-	rt, err := p.api.Clients().Auth.Refresh(ctx, connect.NewRequest(&codequestv1.RefreshRequest{RefreshToken: teacher.GetTokens().GetRefreshToken()}))
+	// A role change ends the account's sessions: the teacher signs in again.
+	rt, err := p.api.Clients().Auth.Login(ctx, connect.NewRequest(&codequestv1.LoginRequest{Email: teacher.GetUser().GetEmail(), Password: teacherPassword}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
 -- name: CreateSubmission :one
 -- Inserts a QUEUED submission; with an idempotency key already used by the
 -- user it inserts nothing (and GetSubmissionByKey finds the first).
-INSERT INTO submissions (user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, tests_total)
-VALUES (@user_id, @problem_id, sqlc.narg(organization_id), @mode, @language, @source, sqlc.narg(input), sqlc.narg(idempotency_key), @tests_total)
+INSERT INTO submissions (user_id, problem_id, organization_id, mode, language, source, input, idempotency_key, request_hash, tests_total, sample_tests)
+VALUES (@user_id, @problem_id, sqlc.narg(organization_id), @mode, @language, @source, sqlc.narg(input), sqlc.narg(idempotency_key), sqlc.narg(request_hash), @tests_total, @sample_tests)
 ON CONFLICT (user_id, idempotency_key) DO NOTHING
 RETURNING *;
 
@@ -48,6 +48,7 @@ SET phase            = @phase,
     tests            = @tests,
     compiler_message = @compiler_message,
     run_output       = @run_output,
+    report           = @report,
     finished_at      = CASE WHEN @phase_rank::smallint = 3 THEN now() ELSE finished_at END,
     updated_at       = now()
 WHERE id = @id

@@ -40,3 +40,24 @@ WHERE (sqlc.narg(role)::text IS NULL OR u.role = sqlc.narg(role))
        OR (u.created_at, u.id) > (sqlc.narg(after_time), sqlc.narg(after_id)::uuid))
 ORDER BY u.created_at, u.id
 LIMIT @lim;
+
+-- name: GetSessionState :one
+-- What authorization needs about an account, read on every call (cached).
+SELECT role, session_epoch, (suspended_at IS NOT NULL)::bool AS suspended FROM users WHERE id = @id;
+
+-- name: EndSessions :one
+-- Starts a new session epoch: every access token issued before is refused
+-- from now on. The caller revokes the refresh tokens in the same
+-- transaction.
+UPDATE users SET session_epoch = session_epoch + 1, updated_at = now() WHERE id = @id
+RETURNING role, session_epoch, (suspended_at IS NOT NULL)::bool AS suspended;
+
+-- name: SetUserSuspended :one
+UPDATE users
+SET suspended_at = CASE WHEN @suspended::bool THEN coalesce(suspended_at, now()) END,
+    updated_at   = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: SetDisplayName :exec
+UPDATE users SET display_name = @display_name, updated_at = now() WHERE id = @id;

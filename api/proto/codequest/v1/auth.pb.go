@@ -846,7 +846,9 @@ func (x *ChangePasswordRequest) GetNewPassword() string {
 }
 
 type ChangePasswordResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A new session: every earlier one, this one's included, has ended.
+	Tokens        *Tokens `protobuf:"bytes,1,opt,name=tokens,proto3" json:"tokens,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -879,6 +881,13 @@ func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
 func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
 	return file_codequest_v1_auth_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ChangePasswordResponse) GetTokens() *Tokens {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
 }
 
 var File_codequest_v1_auth_proto protoreflect.FileDescriptor
@@ -924,8 +933,9 @@ const file_codequest_v1_auth_proto_rawDesc = "" +
 	"\x15ResetPasswordResponse\"e\n" +
 	"\x15ChangePasswordRequest\x12)\n" +
 	"\x10current_password\x18\x01 \x01(\tR\x0fcurrentPassword\x12!\n" +
-	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x18\n" +
-	"\x16ChangePasswordResponse2\x8a\x06\n" +
+	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"F\n" +
+	"\x16ChangePasswordResponse\x12,\n" +
+	"\x06tokens\x18\x01 \x01(\v2\x14.codequest.v1.TokensR\x06tokens2\x8a\x06\n" +
 	"\vAuthService\x12K\n" +
 	"\bRegister\x12\x1d.codequest.v1.RegisterRequest\x1a\x1e.codequest.v1.RegisterResponse\"\x00\x12B\n" +
 	"\x05Login\x12\x1a.codequest.v1.LoginRequest\x1a\x1b.codequest.v1.LoginResponse\"\x00\x12H\n" +
@@ -979,29 +989,30 @@ var file_codequest_v1_auth_proto_depIdxs = []int32{
 	3,  // 2: codequest.v1.LoginResponse.tokens:type_name -> codequest.v1.Tokens
 	20, // 3: codequest.v1.LoginResponse.user:type_name -> codequest.v1.User
 	3,  // 4: codequest.v1.RefreshResponse.tokens:type_name -> codequest.v1.Tokens
-	0,  // 5: codequest.v1.AuthService.Register:input_type -> codequest.v1.RegisterRequest
-	2,  // 6: codequest.v1.AuthService.Login:input_type -> codequest.v1.LoginRequest
-	5,  // 7: codequest.v1.AuthService.Refresh:input_type -> codequest.v1.RefreshRequest
-	7,  // 8: codequest.v1.AuthService.Logout:input_type -> codequest.v1.LogoutRequest
-	9,  // 9: codequest.v1.AuthService.VerifyEmail:input_type -> codequest.v1.VerifyEmailRequest
-	11, // 10: codequest.v1.AuthService.ResendVerification:input_type -> codequest.v1.ResendVerificationRequest
-	13, // 11: codequest.v1.AuthService.ForgotPassword:input_type -> codequest.v1.ForgotPasswordRequest
-	15, // 12: codequest.v1.AuthService.ResetPassword:input_type -> codequest.v1.ResetPasswordRequest
-	17, // 13: codequest.v1.AuthService.ChangePassword:input_type -> codequest.v1.ChangePasswordRequest
-	1,  // 14: codequest.v1.AuthService.Register:output_type -> codequest.v1.RegisterResponse
-	4,  // 15: codequest.v1.AuthService.Login:output_type -> codequest.v1.LoginResponse
-	6,  // 16: codequest.v1.AuthService.Refresh:output_type -> codequest.v1.RefreshResponse
-	8,  // 17: codequest.v1.AuthService.Logout:output_type -> codequest.v1.LogoutResponse
-	10, // 18: codequest.v1.AuthService.VerifyEmail:output_type -> codequest.v1.VerifyEmailResponse
-	12, // 19: codequest.v1.AuthService.ResendVerification:output_type -> codequest.v1.ResendVerificationResponse
-	14, // 20: codequest.v1.AuthService.ForgotPassword:output_type -> codequest.v1.ForgotPasswordResponse
-	16, // 21: codequest.v1.AuthService.ResetPassword:output_type -> codequest.v1.ResetPasswordResponse
-	18, // 22: codequest.v1.AuthService.ChangePassword:output_type -> codequest.v1.ChangePasswordResponse
-	14, // [14:23] is the sub-list for method output_type
-	5,  // [5:14] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	3,  // 5: codequest.v1.ChangePasswordResponse.tokens:type_name -> codequest.v1.Tokens
+	0,  // 6: codequest.v1.AuthService.Register:input_type -> codequest.v1.RegisterRequest
+	2,  // 7: codequest.v1.AuthService.Login:input_type -> codequest.v1.LoginRequest
+	5,  // 8: codequest.v1.AuthService.Refresh:input_type -> codequest.v1.RefreshRequest
+	7,  // 9: codequest.v1.AuthService.Logout:input_type -> codequest.v1.LogoutRequest
+	9,  // 10: codequest.v1.AuthService.VerifyEmail:input_type -> codequest.v1.VerifyEmailRequest
+	11, // 11: codequest.v1.AuthService.ResendVerification:input_type -> codequest.v1.ResendVerificationRequest
+	13, // 12: codequest.v1.AuthService.ForgotPassword:input_type -> codequest.v1.ForgotPasswordRequest
+	15, // 13: codequest.v1.AuthService.ResetPassword:input_type -> codequest.v1.ResetPasswordRequest
+	17, // 14: codequest.v1.AuthService.ChangePassword:input_type -> codequest.v1.ChangePasswordRequest
+	1,  // 15: codequest.v1.AuthService.Register:output_type -> codequest.v1.RegisterResponse
+	4,  // 16: codequest.v1.AuthService.Login:output_type -> codequest.v1.LoginResponse
+	6,  // 17: codequest.v1.AuthService.Refresh:output_type -> codequest.v1.RefreshResponse
+	8,  // 18: codequest.v1.AuthService.Logout:output_type -> codequest.v1.LogoutResponse
+	10, // 19: codequest.v1.AuthService.VerifyEmail:output_type -> codequest.v1.VerifyEmailResponse
+	12, // 20: codequest.v1.AuthService.ResendVerification:output_type -> codequest.v1.ResendVerificationResponse
+	14, // 21: codequest.v1.AuthService.ForgotPassword:output_type -> codequest.v1.ForgotPasswordResponse
+	16, // 22: codequest.v1.AuthService.ResetPassword:output_type -> codequest.v1.ResetPasswordResponse
+	18, // 23: codequest.v1.AuthService.ChangePassword:output_type -> codequest.v1.ChangePasswordResponse
+	15, // [15:24] is the sub-list for method output_type
+	6,  // [6:15] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_codequest_v1_auth_proto_init() }

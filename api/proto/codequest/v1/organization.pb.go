@@ -889,6 +889,604 @@ func (x *ListMembersResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Invitation is a pending invitation to join an organization.
+type Invitation struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Id               string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	OrganizationId   string                 `protobuf:"bytes,2,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	OrganizationName string                 `protobuf:"bytes,3,opt,name=organization_name,json=organizationName,proto3" json:"organization_name,omitempty"`
+	// The invitee: their id and display name (never their email).
+	UserId        string                 `protobuf:"bytes,4,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	DisplayName   string                 `protobuf:"bytes,5,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Role          OrganizationRole       `protobuf:"varint,6,opt,name=role,proto3,enum=codequest.v1.OrganizationRole" json:"role,omitempty"`
+	InvitedBy     string                 `protobuf:"bytes,7,opt,name=invited_by,json=invitedBy,proto3" json:"invited_by,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Invitation) Reset() {
+	*x = Invitation{}
+	mi := &file_codequest_v1_organization_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Invitation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Invitation) ProtoMessage() {}
+
+func (x *Invitation) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_organization_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Invitation.ProtoReflect.Descriptor instead.
+func (*Invitation) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_organization_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Invitation) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Invitation) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *Invitation) GetOrganizationName() string {
+	if x != nil {
+		return x.OrganizationName
+	}
+	return ""
+}
+
+func (x *Invitation) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Invitation) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *Invitation) GetRole() OrganizationRole {
+	if x != nil {
+		return x.Role
+	}
+	return OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED
+}
+
+func (x *Invitation) GetInvitedBy() string {
+	if x != nil {
+		return x.InvitedBy
+	}
+	return ""
+}
+
+func (x *Invitation) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Invitation) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+type InviteMemberRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	UserId         string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Role           OrganizationRole       `protobuf:"varint,3,opt,name=role,proto3,enum=codequest.v1.OrganizationRole" json:"role,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *InviteMemberRequest) Reset() {
+	*x = InviteMemberRequest{}
+	mi := &file_codequest_v1_organization_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteMemberRequest) ProtoMessage() {}
+
+func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_organization_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteMemberRequest.ProtoReflect.Descriptor instead.
+func (*InviteMemberRequest) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_organization_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *InviteMemberRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *InviteMemberRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *InviteMemberRequest) GetRole() OrganizationRole {
+	if x != nil {
+		return x.Role
+	}
+	return OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED
+}
+
+type InviteMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invitation    *Invitation            `protobuf:"bytes,1,opt,name=invitation,proto3" json:"invitation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InviteMemberResponse) Reset() {
+	*x = InviteMemberResponse{}
+	mi := &file_codequest_v1_organization_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteMemberResponse) ProtoMessage() {}
+
+func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_organization_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteMemberResponse.ProtoReflect.Descriptor instead.
+func (*InviteMemberResponse) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_organization_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *InviteMemberResponse) GetInvitation() *Invitation {
+	if x != nil {
+		return x.Invitation
+	}
+	return nil
+}
+
+type ListInvitationsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInvitationsRequest) Reset() {
+	*x = ListInvitationsRequest{}
+	mi := &file_codequest_v1_organization_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInvitationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInvitationsRequest) ProtoMessage() {}
+
+func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_organization_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInvitationsRequest.ProtoReflect.Descriptor instead.
+func (*ListInvitationsRequest) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_organization_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListInvitationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListInvitationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListInvitationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invitations   []*Invitation          `protobuf:"bytes,1,rep,name=invitations,proto3" json:"invitations,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInvitationsResponse) Reset() {
+	*x = ListInvitationsResponse{}
+	mi := &file_codequest_v1_organization_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInvitationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInvitationsResponse) ProtoMessage() {}
+
+func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_organization_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInvitationsResponse.ProtoReflect.Descriptor instead.
+func (*ListInvitationsResponse) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_organization_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListInvitationsResponse) GetInvitations() []*Invitation {
+	if x != nil {
+		return x.Invitations
+	}
+	return nil
+}
+
+func (x *ListInvitationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type ListOrganizationInvitationsRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	PageSize       int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken      string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListOrganizationInvitationsRequest) Reset() {
+	*x = ListOrganizationInvitationsRequest{}
+	mi := &file_codequest_v1_organization_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrganizationInvitationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrganizationInvitationsRequest) ProtoMessage() {}
+
+func (x *ListOrganizationInvitationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_organization_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrganizationInvitationsRequest.ProtoReflect.Descriptor instead.
+func (*ListOrganizationInvitationsRequest) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_organization_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListOrganizationInvitationsRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *ListOrganizationInvitationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrganizationInvitationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListOrganizationInvitationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invitations   []*Invitation          `protobuf:"bytes,1,rep,name=invitations,proto3" json:"invitations,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrganizationInvitationsResponse) Reset() {
+	*x = ListOrganizationInvitationsResponse{}
+	mi := &file_codequest_v1_organization_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrganizationInvitationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrganizationInvitationsResponse) ProtoMessage() {}
+
+func (x *ListOrganizationInvitationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_organization_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrganizationInvitationsResponse.ProtoReflect.Descriptor instead.
+func (*ListOrganizationInvitationsResponse) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_organization_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListOrganizationInvitationsResponse) GetInvitations() []*Invitation {
+	if x != nil {
+		return x.Invitations
+	}
+	return nil
+}
+
+func (x *ListOrganizationInvitationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type AcceptInvitationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InvitationId  string                 `protobuf:"bytes,1,opt,name=invitation_id,json=invitationId,proto3" json:"invitation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptInvitationRequest) Reset() {
+	*x = AcceptInvitationRequest{}
+	mi := &file_codequest_v1_organization_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptInvitationRequest) ProtoMessage() {}
+
+func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_organization_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
+func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_organization_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *AcceptInvitationRequest) GetInvitationId() string {
+	if x != nil {
+		return x.InvitationId
+	}
+	return ""
+}
+
+type AcceptInvitationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptInvitationResponse) Reset() {
+	*x = AcceptInvitationResponse{}
+	mi := &file_codequest_v1_organization_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptInvitationResponse) ProtoMessage() {}
+
+func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_organization_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
+func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_organization_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *AcceptInvitationResponse) GetMember() *Member {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+type DeclineInvitationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InvitationId  string                 `protobuf:"bytes,1,opt,name=invitation_id,json=invitationId,proto3" json:"invitation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineInvitationRequest) Reset() {
+	*x = DeclineInvitationRequest{}
+	mi := &file_codequest_v1_organization_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineInvitationRequest) ProtoMessage() {}
+
+func (x *DeclineInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_organization_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineInvitationRequest.ProtoReflect.Descriptor instead.
+func (*DeclineInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_organization_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DeclineInvitationRequest) GetInvitationId() string {
+	if x != nil {
+		return x.InvitationId
+	}
+	return ""
+}
+
+type DeclineInvitationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineInvitationResponse) Reset() {
+	*x = DeclineInvitationResponse{}
+	mi := &file_codequest_v1_organization_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineInvitationResponse) ProtoMessage() {}
+
+func (x *DeclineInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_organization_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineInvitationResponse.ProtoReflect.Descriptor instead.
+func (*DeclineInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_organization_proto_rawDescGZIP(), []int{26}
+}
+
 var File_codequest_v1_organization_proto protoreflect.FileDescriptor
 
 const file_codequest_v1_organization_proto_rawDesc = "" +
@@ -950,13 +1548,62 @@ const file_codequest_v1_organization_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"m\n" +
 	"\x13ListMembersResponse\x12.\n" +
 	"\amembers\x18\x01 \x03(\v2\x14.codequest.v1.MemberR\amembers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xb4\x05\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfb\x02\n" +
+	"\n" +
+	"Invitation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
+	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12+\n" +
+	"\x11organization_name\x18\x03 \x01(\tR\x10organizationName\x12\x17\n" +
+	"\auser_id\x18\x04 \x01(\tR\x06userId\x12!\n" +
+	"\fdisplay_name\x18\x05 \x01(\tR\vdisplayName\x122\n" +
+	"\x04role\x18\x06 \x01(\x0e2\x1e.codequest.v1.OrganizationRoleR\x04role\x12\x1d\n" +
+	"\n" +
+	"invited_by\x18\a \x01(\tR\tinvitedBy\x12;\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\x8b\x01\n" +
+	"\x13InviteMemberRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x122\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x1e.codequest.v1.OrganizationRoleR\x04role\"P\n" +
+	"\x14InviteMemberResponse\x128\n" +
+	"\n" +
+	"invitation\x18\x01 \x01(\v2\x18.codequest.v1.InvitationR\n" +
+	"invitation\"T\n" +
+	"\x16ListInvitationsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"}\n" +
+	"\x17ListInvitationsResponse\x12:\n" +
+	"\vinvitations\x18\x01 \x03(\v2\x18.codequest.v1.InvitationR\vinvitations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x89\x01\n" +
+	"\"ListOrganizationInvitationsRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x89\x01\n" +
+	"#ListOrganizationInvitationsResponse\x12:\n" +
+	"\vinvitations\x18\x01 \x03(\v2\x18.codequest.v1.InvitationR\vinvitations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\">\n" +
+	"\x17AcceptInvitationRequest\x12#\n" +
+	"\rinvitation_id\x18\x01 \x01(\tR\finvitationId\"H\n" +
+	"\x18AcceptInvitationResponse\x12,\n" +
+	"\x06member\x18\x01 \x01(\v2\x14.codequest.v1.MemberR\x06member\"?\n" +
+	"\x18DeclineInvitationRequest\x12#\n" +
+	"\rinvitation_id\x18\x01 \x01(\tR\finvitationId\"\x1b\n" +
+	"\x19DeclineInvitationResponse2\xc3\t\n" +
 	"\x13OrganizationService\x12i\n" +
 	"\x12CreateOrganization\x12'.codequest.v1.CreateOrganizationRequest\x1a(.codequest.v1.CreateOrganizationResponse\"\x00\x12`\n" +
 	"\x0fGetOrganization\x12$.codequest.v1.GetOrganizationRequest\x1a%.codequest.v1.GetOrganizationResponse\"\x00\x12f\n" +
 	"\x11ListOrganizations\x12&.codequest.v1.ListOrganizationsRequest\x1a'.codequest.v1.ListOrganizationsResponse\"\x00\x12i\n" +
 	"\x12UpdateOrganization\x12'.codequest.v1.UpdateOrganizationRequest\x1a(.codequest.v1.UpdateOrganizationResponse\"\x00\x12N\n" +
 	"\tAddMember\x12\x1e.codequest.v1.AddMemberRequest\x1a\x1f.codequest.v1.AddMemberResponse\"\x00\x12W\n" +
+	"\fInviteMember\x12!.codequest.v1.InviteMemberRequest\x1a\".codequest.v1.InviteMemberResponse\"\x00\x12`\n" +
+	"\x0fListInvitations\x12$.codequest.v1.ListInvitationsRequest\x1a%.codequest.v1.ListInvitationsResponse\"\x00\x12\x84\x01\n" +
+	"\x1bListOrganizationInvitations\x120.codequest.v1.ListOrganizationInvitationsRequest\x1a1.codequest.v1.ListOrganizationInvitationsResponse\"\x00\x12c\n" +
+	"\x10AcceptInvitation\x12%.codequest.v1.AcceptInvitationRequest\x1a&.codequest.v1.AcceptInvitationResponse\"\x00\x12f\n" +
+	"\x11DeclineInvitation\x12&.codequest.v1.DeclineInvitationRequest\x1a'.codequest.v1.DeclineInvitationResponse\"\x00\x12W\n" +
 	"\fRemoveMember\x12!.codequest.v1.RemoveMemberRequest\x1a\".codequest.v1.RemoveMemberResponse\"\x00\x12T\n" +
 	"\vListMembers\x12 .codequest.v1.ListMembersRequest\x1a!.codequest.v1.ListMembersResponse\"\x00BGZEgithub.com/codequest-dev/codequest/api/proto/codequest/v1;codequestv1b\x06proto3"
 
@@ -972,57 +1619,86 @@ func file_codequest_v1_organization_proto_rawDescGZIP() []byte {
 	return file_codequest_v1_organization_proto_rawDescData
 }
 
-var file_codequest_v1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_codequest_v1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_codequest_v1_organization_proto_goTypes = []any{
-	(*Organization)(nil),               // 0: codequest.v1.Organization
-	(*Member)(nil),                     // 1: codequest.v1.Member
-	(*CreateOrganizationRequest)(nil),  // 2: codequest.v1.CreateOrganizationRequest
-	(*CreateOrganizationResponse)(nil), // 3: codequest.v1.CreateOrganizationResponse
-	(*GetOrganizationRequest)(nil),     // 4: codequest.v1.GetOrganizationRequest
-	(*GetOrganizationResponse)(nil),    // 5: codequest.v1.GetOrganizationResponse
-	(*ListOrganizationsRequest)(nil),   // 6: codequest.v1.ListOrganizationsRequest
-	(*ListOrganizationsResponse)(nil),  // 7: codequest.v1.ListOrganizationsResponse
-	(*UpdateOrganizationRequest)(nil),  // 8: codequest.v1.UpdateOrganizationRequest
-	(*UpdateOrganizationResponse)(nil), // 9: codequest.v1.UpdateOrganizationResponse
-	(*AddMemberRequest)(nil),           // 10: codequest.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),          // 11: codequest.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),        // 12: codequest.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),       // 13: codequest.v1.RemoveMemberResponse
-	(*ListMembersRequest)(nil),         // 14: codequest.v1.ListMembersRequest
-	(*ListMembersResponse)(nil),        // 15: codequest.v1.ListMembersResponse
-	(*timestamppb.Timestamp)(nil),      // 16: google.protobuf.Timestamp
-	(OrganizationRole)(0),              // 17: codequest.v1.OrganizationRole
+	(*Organization)(nil),                        // 0: codequest.v1.Organization
+	(*Member)(nil),                              // 1: codequest.v1.Member
+	(*CreateOrganizationRequest)(nil),           // 2: codequest.v1.CreateOrganizationRequest
+	(*CreateOrganizationResponse)(nil),          // 3: codequest.v1.CreateOrganizationResponse
+	(*GetOrganizationRequest)(nil),              // 4: codequest.v1.GetOrganizationRequest
+	(*GetOrganizationResponse)(nil),             // 5: codequest.v1.GetOrganizationResponse
+	(*ListOrganizationsRequest)(nil),            // 6: codequest.v1.ListOrganizationsRequest
+	(*ListOrganizationsResponse)(nil),           // 7: codequest.v1.ListOrganizationsResponse
+	(*UpdateOrganizationRequest)(nil),           // 8: codequest.v1.UpdateOrganizationRequest
+	(*UpdateOrganizationResponse)(nil),          // 9: codequest.v1.UpdateOrganizationResponse
+	(*AddMemberRequest)(nil),                    // 10: codequest.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),                   // 11: codequest.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),                 // 12: codequest.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),                // 13: codequest.v1.RemoveMemberResponse
+	(*ListMembersRequest)(nil),                  // 14: codequest.v1.ListMembersRequest
+	(*ListMembersResponse)(nil),                 // 15: codequest.v1.ListMembersResponse
+	(*Invitation)(nil),                          // 16: codequest.v1.Invitation
+	(*InviteMemberRequest)(nil),                 // 17: codequest.v1.InviteMemberRequest
+	(*InviteMemberResponse)(nil),                // 18: codequest.v1.InviteMemberResponse
+	(*ListInvitationsRequest)(nil),              // 19: codequest.v1.ListInvitationsRequest
+	(*ListInvitationsResponse)(nil),             // 20: codequest.v1.ListInvitationsResponse
+	(*ListOrganizationInvitationsRequest)(nil),  // 21: codequest.v1.ListOrganizationInvitationsRequest
+	(*ListOrganizationInvitationsResponse)(nil), // 22: codequest.v1.ListOrganizationInvitationsResponse
+	(*AcceptInvitationRequest)(nil),             // 23: codequest.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),            // 24: codequest.v1.AcceptInvitationResponse
+	(*DeclineInvitationRequest)(nil),            // 25: codequest.v1.DeclineInvitationRequest
+	(*DeclineInvitationResponse)(nil),           // 26: codequest.v1.DeclineInvitationResponse
+	(*timestamppb.Timestamp)(nil),               // 27: google.protobuf.Timestamp
+	(OrganizationRole)(0),                       // 28: codequest.v1.OrganizationRole
 }
 var file_codequest_v1_organization_proto_depIdxs = []int32{
-	16, // 0: codequest.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	17, // 1: codequest.v1.Member.role:type_name -> codequest.v1.OrganizationRole
-	16, // 2: codequest.v1.Member.join_time:type_name -> google.protobuf.Timestamp
+	27, // 0: codequest.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	28, // 1: codequest.v1.Member.role:type_name -> codequest.v1.OrganizationRole
+	27, // 2: codequest.v1.Member.join_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: codequest.v1.CreateOrganizationResponse.organization:type_name -> codequest.v1.Organization
 	0,  // 4: codequest.v1.GetOrganizationResponse.organization:type_name -> codequest.v1.Organization
 	0,  // 5: codequest.v1.ListOrganizationsResponse.organizations:type_name -> codequest.v1.Organization
 	0,  // 6: codequest.v1.UpdateOrganizationResponse.organization:type_name -> codequest.v1.Organization
-	17, // 7: codequest.v1.AddMemberRequest.role:type_name -> codequest.v1.OrganizationRole
+	28, // 7: codequest.v1.AddMemberRequest.role:type_name -> codequest.v1.OrganizationRole
 	1,  // 8: codequest.v1.AddMemberResponse.member:type_name -> codequest.v1.Member
 	1,  // 9: codequest.v1.ListMembersResponse.members:type_name -> codequest.v1.Member
-	2,  // 10: codequest.v1.OrganizationService.CreateOrganization:input_type -> codequest.v1.CreateOrganizationRequest
-	4,  // 11: codequest.v1.OrganizationService.GetOrganization:input_type -> codequest.v1.GetOrganizationRequest
-	6,  // 12: codequest.v1.OrganizationService.ListOrganizations:input_type -> codequest.v1.ListOrganizationsRequest
-	8,  // 13: codequest.v1.OrganizationService.UpdateOrganization:input_type -> codequest.v1.UpdateOrganizationRequest
-	10, // 14: codequest.v1.OrganizationService.AddMember:input_type -> codequest.v1.AddMemberRequest
-	12, // 15: codequest.v1.OrganizationService.RemoveMember:input_type -> codequest.v1.RemoveMemberRequest
-	14, // 16: codequest.v1.OrganizationService.ListMembers:input_type -> codequest.v1.ListMembersRequest
-	3,  // 17: codequest.v1.OrganizationService.CreateOrganization:output_type -> codequest.v1.CreateOrganizationResponse
-	5,  // 18: codequest.v1.OrganizationService.GetOrganization:output_type -> codequest.v1.GetOrganizationResponse
-	7,  // 19: codequest.v1.OrganizationService.ListOrganizations:output_type -> codequest.v1.ListOrganizationsResponse
-	9,  // 20: codequest.v1.OrganizationService.UpdateOrganization:output_type -> codequest.v1.UpdateOrganizationResponse
-	11, // 21: codequest.v1.OrganizationService.AddMember:output_type -> codequest.v1.AddMemberResponse
-	13, // 22: codequest.v1.OrganizationService.RemoveMember:output_type -> codequest.v1.RemoveMemberResponse
-	15, // 23: codequest.v1.OrganizationService.ListMembers:output_type -> codequest.v1.ListMembersResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	28, // 10: codequest.v1.Invitation.role:type_name -> codequest.v1.OrganizationRole
+	27, // 11: codequest.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	27, // 12: codequest.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
+	28, // 13: codequest.v1.InviteMemberRequest.role:type_name -> codequest.v1.OrganizationRole
+	16, // 14: codequest.v1.InviteMemberResponse.invitation:type_name -> codequest.v1.Invitation
+	16, // 15: codequest.v1.ListInvitationsResponse.invitations:type_name -> codequest.v1.Invitation
+	16, // 16: codequest.v1.ListOrganizationInvitationsResponse.invitations:type_name -> codequest.v1.Invitation
+	1,  // 17: codequest.v1.AcceptInvitationResponse.member:type_name -> codequest.v1.Member
+	2,  // 18: codequest.v1.OrganizationService.CreateOrganization:input_type -> codequest.v1.CreateOrganizationRequest
+	4,  // 19: codequest.v1.OrganizationService.GetOrganization:input_type -> codequest.v1.GetOrganizationRequest
+	6,  // 20: codequest.v1.OrganizationService.ListOrganizations:input_type -> codequest.v1.ListOrganizationsRequest
+	8,  // 21: codequest.v1.OrganizationService.UpdateOrganization:input_type -> codequest.v1.UpdateOrganizationRequest
+	10, // 22: codequest.v1.OrganizationService.AddMember:input_type -> codequest.v1.AddMemberRequest
+	17, // 23: codequest.v1.OrganizationService.InviteMember:input_type -> codequest.v1.InviteMemberRequest
+	19, // 24: codequest.v1.OrganizationService.ListInvitations:input_type -> codequest.v1.ListInvitationsRequest
+	21, // 25: codequest.v1.OrganizationService.ListOrganizationInvitations:input_type -> codequest.v1.ListOrganizationInvitationsRequest
+	23, // 26: codequest.v1.OrganizationService.AcceptInvitation:input_type -> codequest.v1.AcceptInvitationRequest
+	25, // 27: codequest.v1.OrganizationService.DeclineInvitation:input_type -> codequest.v1.DeclineInvitationRequest
+	12, // 28: codequest.v1.OrganizationService.RemoveMember:input_type -> codequest.v1.RemoveMemberRequest
+	14, // 29: codequest.v1.OrganizationService.ListMembers:input_type -> codequest.v1.ListMembersRequest
+	3,  // 30: codequest.v1.OrganizationService.CreateOrganization:output_type -> codequest.v1.CreateOrganizationResponse
+	5,  // 31: codequest.v1.OrganizationService.GetOrganization:output_type -> codequest.v1.GetOrganizationResponse
+	7,  // 32: codequest.v1.OrganizationService.ListOrganizations:output_type -> codequest.v1.ListOrganizationsResponse
+	9,  // 33: codequest.v1.OrganizationService.UpdateOrganization:output_type -> codequest.v1.UpdateOrganizationResponse
+	11, // 34: codequest.v1.OrganizationService.AddMember:output_type -> codequest.v1.AddMemberResponse
+	18, // 35: codequest.v1.OrganizationService.InviteMember:output_type -> codequest.v1.InviteMemberResponse
+	20, // 36: codequest.v1.OrganizationService.ListInvitations:output_type -> codequest.v1.ListInvitationsResponse
+	22, // 37: codequest.v1.OrganizationService.ListOrganizationInvitations:output_type -> codequest.v1.ListOrganizationInvitationsResponse
+	24, // 38: codequest.v1.OrganizationService.AcceptInvitation:output_type -> codequest.v1.AcceptInvitationResponse
+	26, // 39: codequest.v1.OrganizationService.DeclineInvitation:output_type -> codequest.v1.DeclineInvitationResponse
+	13, // 40: codequest.v1.OrganizationService.RemoveMember:output_type -> codequest.v1.RemoveMemberResponse
+	15, // 41: codequest.v1.OrganizationService.ListMembers:output_type -> codequest.v1.ListMembersResponse
+	30, // [30:42] is the sub-list for method output_type
+	18, // [18:30] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_codequest_v1_organization_proto_init() }
@@ -1038,7 +1714,7 @@ func file_codequest_v1_organization_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_codequest_v1_organization_proto_rawDesc), len(file_codequest_v1_organization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -151,10 +151,13 @@ func (SubmissionPhase) EnumDescriptor() ([]byte, []int) {
 type TestResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1-based position of the test.
-	Index         int32   `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Verdict       Verdict `protobuf:"varint,2,opt,name=verdict,proto3,enum=codequest.v1.Verdict" json:"verdict,omitempty"`
-	CpuTimeMs     int64   `protobuf:"varint,3,opt,name=cpu_time_ms,json=cpuTimeMs,proto3" json:"cpu_time_ms,omitempty"`
-	MemoryKib     int64   `protobuf:"varint,4,opt,name=memory_kib,json=memoryKib,proto3" json:"memory_kib,omitempty"`
+	Index     int32   `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Verdict   Verdict `protobuf:"varint,2,opt,name=verdict,proto3,enum=codequest.v1.Verdict" json:"verdict,omitempty"`
+	CpuTimeMs int64   `protobuf:"varint,3,opt,name=cpu_time_ms,json=cpuTimeMs,proto3" json:"cpu_time_ms,omitempty"`
+	MemoryKib int64   `protobuf:"varint,4,opt,name=memory_kib,json=memoryKib,proto3" json:"memory_kib,omitempty"`
+	// Whether the test is one of the problem's public samples (data/sample);
+	// the others are secret.
+	Sample        bool `protobuf:"varint,5,opt,name=sample,proto3" json:"sample,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -217,6 +220,13 @@ func (x *TestResult) GetMemoryKib() int64 {
 	return 0
 }
 
+func (x *TestResult) GetSample() bool {
+	if x != nil {
+		return x.Sample
+	}
+	return false
+}
+
 type Submission struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -227,7 +237,11 @@ type Submission struct {
 	Phase    SubmissionPhase `protobuf:"varint,5,opt,name=phase,proto3,enum=codequest.v1.SubmissionPhase" json:"phase,omitempty"`
 	// Set once the phase is COMPLETED or FAILED.
 	Verdict Verdict `protobuf:"varint,6,opt,name=verdict,proto3,enum=codequest.v1.Verdict" json:"verdict,omitempty"`
-	Message string  `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	// What happened, made from the structured result only: the phase, or the
+	// verdict and the test it happened on. For a sample test it may add the
+	// judge's explanation; for a secret test it never says anything the test
+	// contains.
+	Message string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
 	// While RUNNING: the 1-based test being run.
 	CurrentTest   int32         `protobuf:"varint,8,opt,name=current_test,json=currentTest,proto3" json:"current_test,omitempty"`
 	TestsPassed   int32         `protobuf:"varint,9,opt,name=tests_passed,json=testsPassed,proto3" json:"tests_passed,omitempty"`
@@ -240,7 +254,14 @@ type Submission struct {
 	CreateTime      *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	FinishTime      *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=finish_time,json=finishTime,proto3" json:"finish_time,omitempty"`
 	// XP this submission earned (the first accepted one of a problem).
-	XpAwarded     int32 `protobuf:"varint,17,opt,name=xp_awarded,json=xpAwarded,proto3" json:"xp_awarded,omitempty"`
+	XpAwarded int32 `protobuf:"varint,17,opt,name=xp_awarded,json=xpAwarded,proto3" json:"xp_awarded,omitempty"`
+	// The 1-based test of the verdict (the first test not accepted); 0 when
+	// none failed or judging did not get that far.
+	FailedTest int32 `protobuf:"varint,18,opt,name=failed_test,json=failedTest,proto3" json:"failed_test,omitempty"`
+	// The judge's own explanation of the verdict, which may quote the
+	// program's output and the test's answer: only for the problem's editors
+	// (its author, its organization's instructors, admins).
+	JudgeMessage  string `protobuf:"bytes,19,opt,name=judge_message,json=judgeMessage,proto3" json:"judge_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -394,6 +415,20 @@ func (x *Submission) GetXpAwarded() int32 {
 	return 0
 }
 
+func (x *Submission) GetFailedTest() int32 {
+	if x != nil {
+		return x.FailedTest
+	}
+	return 0
+}
+
+func (x *Submission) GetJudgeMessage() string {
+	if x != nil {
+		return x.JudgeMessage
+	}
+	return ""
+}
+
 type SubmitRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	ProblemId string                 `protobuf:"bytes,1,opt,name=problem_id,json=problemId,proto3" json:"problem_id,omitempty"`
@@ -401,7 +436,8 @@ type SubmitRequest struct {
 	// At most 64 KiB.
 	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
 	// Retrying with the same key returns the first submission instead of
-	// judging again. Keys are per user, up to 128 characters.
+	// judging again. Keys are per user, up to 128 characters; reusing a key
+	// for another problem, language or source is refused (already_exists).
 	IdempotencyKey string `protobuf:"bytes,4,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -672,7 +708,11 @@ type GetSubmissionResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Submission *Submission            `protobuf:"bytes,1,opt,name=submission,proto3" json:"submission,omitempty"`
 	// The program's standard output of a Run (at most 64 KiB).
-	RunOutput     string `protobuf:"bytes,2,opt,name=run_output,json=runOutput,proto3" json:"run_output,omitempty"`
+	RunOutput string `protobuf:"bytes,2,opt,name=run_output,json=runOutput,proto3" json:"run_output,omitempty"`
+	// A short-lived link to the full judge report (every test's output,
+	// messages and diffs), for the problem's editors only; empty otherwise or
+	// when the judge stored none.
+	ReportUrl     string `protobuf:"bytes,3,opt,name=report_url,json=reportUrl,proto3" json:"report_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -717,6 +757,13 @@ func (x *GetSubmissionResponse) GetSubmission() *Submission {
 func (x *GetSubmissionResponse) GetRunOutput() string {
 	if x != nil {
 		return x.RunOutput
+	}
+	return ""
+}
+
+func (x *GetSubmissionResponse) GetReportUrl() string {
+	if x != nil {
+		return x.ReportUrl
 	}
 	return ""
 }
@@ -1031,14 +1078,15 @@ var File_codequest_v1_submission_proto protoreflect.FileDescriptor
 
 const file_codequest_v1_submission_proto_rawDesc = "" +
 	"\n" +
-	"\x1dcodequest/v1/submission.proto\x12\fcodequest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n" +
+	"\x1dcodequest/v1/submission.proto\x12\fcodequest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x01\n" +
 	"\n" +
 	"TestResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12/\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x15.codequest.v1.VerdictR\averdict\x12\x1e\n" +
 	"\vcpu_time_ms\x18\x03 \x01(\x03R\tcpuTimeMs\x12\x1d\n" +
 	"\n" +
-	"memory_kib\x18\x04 \x01(\x03R\tmemoryKib\"\x9a\x05\n" +
+	"memory_kib\x18\x04 \x01(\x03R\tmemoryKib\x12\x16\n" +
+	"\x06sample\x18\x05 \x01(\bR\x06sample\"\xe0\x05\n" +
 	"\n" +
 	"Submission\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
@@ -1063,7 +1111,10 @@ const file_codequest_v1_submission_proto_rawDesc = "" +
 	"\vfinish_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishTime\x12\x1d\n" +
 	"\n" +
-	"xp_awarded\x18\x11 \x01(\x05R\txpAwarded\"\x8b\x01\n" +
+	"xp_awarded\x18\x11 \x01(\x05R\txpAwarded\x12\x1f\n" +
+	"\vfailed_test\x18\x12 \x01(\x05R\n" +
+	"failedTest\x12#\n" +
+	"\rjudge_message\x18\x13 \x01(\tR\fjudgeMessage\"\x8b\x01\n" +
 	"\rSubmitRequest\x12\x1d\n" +
 	"\n" +
 	"problem_id\x18\x01 \x01(\tR\tproblemId\x12\x1a\n" +
@@ -1086,13 +1137,15 @@ const file_codequest_v1_submission_proto_rawDesc = "" +
 	"submission\x18\x01 \x01(\v2\x18.codequest.v1.SubmissionR\n" +
 	"submission\";\n" +
 	"\x14GetSubmissionRequest\x12#\n" +
-	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\"p\n" +
+	"\rsubmission_id\x18\x01 \x01(\tR\fsubmissionId\"\x8f\x01\n" +
 	"\x15GetSubmissionResponse\x128\n" +
 	"\n" +
 	"submission\x18\x01 \x01(\v2\x18.codequest.v1.SubmissionR\n" +
 	"submission\x12\x1d\n" +
 	"\n" +
-	"run_output\x18\x02 \x01(\tR\trunOutput\"s\n" +
+	"run_output\x18\x02 \x01(\tR\trunOutput\x12\x1d\n" +
+	"\n" +
+	"report_url\x18\x03 \x01(\tR\treportUrl\"s\n" +
 	"\x16ListSubmissionsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +

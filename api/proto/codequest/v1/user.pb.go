@@ -143,10 +143,12 @@ type User struct {
 	Timezone string `protobuf:"bytes,6,opt,name=timezone,proto3" json:"timezone,omitempty"`
 	Role     Role   `protobuf:"varint,7,opt,name=role,proto3,enum=codequest.v1.Role" json:"role,omitempty"`
 	// Short-lived presigned URL of the avatar image; empty when none is set.
-	AvatarUrl     string                 `protobuf:"bytes,8,opt,name=avatar_url,json=avatarUrl,proto3" json:"avatar_url,omitempty"`
-	Xp            int64                  `protobuf:"varint,9,opt,name=xp,proto3" json:"xp,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	Memberships   []*Membership          `protobuf:"bytes,11,rep,name=memberships,proto3" json:"memberships,omitempty"`
+	AvatarUrl   string                 `protobuf:"bytes,8,opt,name=avatar_url,json=avatarUrl,proto3" json:"avatar_url,omitempty"`
+	Xp          int64                  `protobuf:"varint,9,opt,name=xp,proto3" json:"xp,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	Memberships []*Membership          `protobuf:"bytes,11,rep,name=memberships,proto3" json:"memberships,omitempty"`
+	// Set while an admin has suspended the account.
+	Suspended     bool `protobuf:"varint,12,opt,name=suspended,proto3" json:"suspended,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -256,6 +258,13 @@ func (x *User) GetMemberships() []*Membership {
 		return x.Memberships
 	}
 	return nil
+}
+
+func (x *User) GetSuspended() bool {
+	if x != nil {
+		return x.Suspended
+	}
+	return false
 }
 
 // Profile is what anyone may see of an account.
@@ -1129,11 +1138,107 @@ func (x *SetUserRoleResponse) GetUser() *User {
 	return nil
 }
 
+type SetUserSuspendedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Suspended     bool                   `protobuf:"varint,2,opt,name=suspended,proto3" json:"suspended,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetUserSuspendedRequest) Reset() {
+	*x = SetUserSuspendedRequest{}
+	mi := &file_codequest_v1_user_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetUserSuspendedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetUserSuspendedRequest) ProtoMessage() {}
+
+func (x *SetUserSuspendedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_user_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetUserSuspendedRequest.ProtoReflect.Descriptor instead.
+func (*SetUserSuspendedRequest) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_user_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetUserSuspendedRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SetUserSuspendedRequest) GetSuspended() bool {
+	if x != nil {
+		return x.Suspended
+	}
+	return false
+}
+
+type SetUserSuspendedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetUserSuspendedResponse) Reset() {
+	*x = SetUserSuspendedResponse{}
+	mi := &file_codequest_v1_user_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetUserSuspendedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetUserSuspendedResponse) ProtoMessage() {}
+
+func (x *SetUserSuspendedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_codequest_v1_user_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetUserSuspendedResponse.ProtoReflect.Descriptor instead.
+func (*SetUserSuspendedResponse) Descriptor() ([]byte, []int) {
+	return file_codequest_v1_user_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SetUserSuspendedResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
 var File_codequest_v1_user_proto protoreflect.FileDescriptor
 
 const file_codequest_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x17codequest/v1/user.proto\x12\fcodequest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x02\n" +
+	"\x17codequest/v1/user.proto\x12\fcodequest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x03\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12%\n" +
@@ -1148,7 +1253,8 @@ const file_codequest_v1_user_proto_rawDesc = "" +
 	"\vcreate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12:\n" +
-	"\vmemberships\x18\v \x03(\v2\x18.codequest.v1.MembershipR\vmemberships\"\xe2\x01\n" +
+	"\vmemberships\x18\v \x03(\v2\x18.codequest.v1.MembershipR\vmemberships\x12\x1c\n" +
+	"\tsuspended\x18\f \x01(\bR\tsuspended\"\xe2\x01\n" +
 	"\aProfile\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x10\n" +
@@ -1214,6 +1320,11 @@ const file_codequest_v1_user_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12&\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x12.codequest.v1.RoleR\x04role\"=\n" +
 	"\x13SetUserRoleResponse\x12&\n" +
+	"\x04user\x18\x01 \x01(\v2\x12.codequest.v1.UserR\x04user\"P\n" +
+	"\x17SetUserSuspendedRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1c\n" +
+	"\tsuspended\x18\x02 \x01(\bR\tsuspended\"B\n" +
+	"\x18SetUserSuspendedResponse\x12&\n" +
 	"\x04user\x18\x01 \x01(\v2\x12.codequest.v1.UserR\x04user*n\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n" +
@@ -1226,7 +1337,7 @@ const file_codequest_v1_user_proto_rawDesc = "" +
 	"\x1dORGANIZATION_ROLE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18ORGANIZATION_ROLE_MEMBER\x10\x01\x12 \n" +
 	"\x1cORGANIZATION_ROLE_INSTRUCTOR\x10\x02\x12\x1b\n" +
-	"\x17ORGANIZATION_ROLE_OWNER\x10\x032\xe4\x04\n" +
+	"\x17ORGANIZATION_ROLE_OWNER\x10\x032\xc9\x05\n" +
 	"\vUserService\x12B\n" +
 	"\x05GetMe\x12\x1a.codequest.v1.GetMeRequest\x1a\x1b.codequest.v1.GetMeResponse\"\x00\x12H\n" +
 	"\aGetUser\x12\x1c.codequest.v1.GetUserRequest\x1a\x1d.codequest.v1.GetUserResponse\"\x00\x12Z\n" +
@@ -1234,7 +1345,8 @@ const file_codequest_v1_user_proto_rawDesc = "" +
 	"\x12CreateAvatarUpload\x12'.codequest.v1.CreateAvatarUploadRequest\x1a(.codequest.v1.CreateAvatarUploadResponse\"\x00\x12Z\n" +
 	"\rConfirmAvatar\x12\".codequest.v1.ConfirmAvatarRequest\x1a#.codequest.v1.ConfirmAvatarResponse\"\x00\x12N\n" +
 	"\tListUsers\x12\x1e.codequest.v1.ListUsersRequest\x1a\x1f.codequest.v1.ListUsersResponse\"\x00\x12T\n" +
-	"\vSetUserRole\x12 .codequest.v1.SetUserRoleRequest\x1a!.codequest.v1.SetUserRoleResponse\"\x00BGZEgithub.com/codequest-dev/codequest/api/proto/codequest/v1;codequestv1b\x06proto3"
+	"\vSetUserRole\x12 .codequest.v1.SetUserRoleRequest\x1a!.codequest.v1.SetUserRoleResponse\"\x00\x12c\n" +
+	"\x10SetUserSuspended\x12%.codequest.v1.SetUserSuspendedRequest\x1a&.codequest.v1.SetUserSuspendedResponse\"\x00BGZEgithub.com/codequest-dev/codequest/api/proto/codequest/v1;codequestv1b\x06proto3"
 
 var (
 	file_codequest_v1_user_proto_rawDescOnce sync.Once
@@ -1249,7 +1361,7 @@ func file_codequest_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_codequest_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_codequest_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_codequest_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_codequest_v1_user_proto_goTypes = []any{
 	(Role)(0),                          // 0: codequest.v1.Role
 	(OrganizationRole)(0),              // 1: codequest.v1.OrganizationRole
@@ -1270,45 +1382,50 @@ var file_codequest_v1_user_proto_goTypes = []any{
 	(*ListUsersResponse)(nil),          // 16: codequest.v1.ListUsersResponse
 	(*SetUserRoleRequest)(nil),         // 17: codequest.v1.SetUserRoleRequest
 	(*SetUserRoleResponse)(nil),        // 18: codequest.v1.SetUserRoleResponse
-	nil,                                // 19: codequest.v1.CreateAvatarUploadResponse.HeadersEntry
-	(*timestamppb.Timestamp)(nil),      // 20: google.protobuf.Timestamp
+	(*SetUserSuspendedRequest)(nil),    // 19: codequest.v1.SetUserSuspendedRequest
+	(*SetUserSuspendedResponse)(nil),   // 20: codequest.v1.SetUserSuspendedResponse
+	nil,                                // 21: codequest.v1.CreateAvatarUploadResponse.HeadersEntry
+	(*timestamppb.Timestamp)(nil),      // 22: google.protobuf.Timestamp
 }
 var file_codequest_v1_user_proto_depIdxs = []int32{
 	0,  // 0: codequest.v1.User.role:type_name -> codequest.v1.Role
-	20, // 1: codequest.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	22, // 1: codequest.v1.User.create_time:type_name -> google.protobuf.Timestamp
 	4,  // 2: codequest.v1.User.memberships:type_name -> codequest.v1.Membership
 	0,  // 3: codequest.v1.Profile.role:type_name -> codequest.v1.Role
-	20, // 4: codequest.v1.Profile.create_time:type_name -> google.protobuf.Timestamp
+	22, // 4: codequest.v1.Profile.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: codequest.v1.Membership.role:type_name -> codequest.v1.OrganizationRole
 	2,  // 6: codequest.v1.GetMeResponse.user:type_name -> codequest.v1.User
 	3,  // 7: codequest.v1.GetUserResponse.profile:type_name -> codequest.v1.Profile
 	2,  // 8: codequest.v1.UpdateProfileResponse.user:type_name -> codequest.v1.User
-	19, // 9: codequest.v1.CreateAvatarUploadResponse.headers:type_name -> codequest.v1.CreateAvatarUploadResponse.HeadersEntry
-	20, // 10: codequest.v1.CreateAvatarUploadResponse.expire_time:type_name -> google.protobuf.Timestamp
+	21, // 9: codequest.v1.CreateAvatarUploadResponse.headers:type_name -> codequest.v1.CreateAvatarUploadResponse.HeadersEntry
+	22, // 10: codequest.v1.CreateAvatarUploadResponse.expire_time:type_name -> google.protobuf.Timestamp
 	2,  // 11: codequest.v1.ConfirmAvatarResponse.user:type_name -> codequest.v1.User
 	0,  // 12: codequest.v1.ListUsersRequest.role:type_name -> codequest.v1.Role
 	2,  // 13: codequest.v1.ListUsersResponse.users:type_name -> codequest.v1.User
 	0,  // 14: codequest.v1.SetUserRoleRequest.role:type_name -> codequest.v1.Role
 	2,  // 15: codequest.v1.SetUserRoleResponse.user:type_name -> codequest.v1.User
-	5,  // 16: codequest.v1.UserService.GetMe:input_type -> codequest.v1.GetMeRequest
-	7,  // 17: codequest.v1.UserService.GetUser:input_type -> codequest.v1.GetUserRequest
-	9,  // 18: codequest.v1.UserService.UpdateProfile:input_type -> codequest.v1.UpdateProfileRequest
-	11, // 19: codequest.v1.UserService.CreateAvatarUpload:input_type -> codequest.v1.CreateAvatarUploadRequest
-	13, // 20: codequest.v1.UserService.ConfirmAvatar:input_type -> codequest.v1.ConfirmAvatarRequest
-	15, // 21: codequest.v1.UserService.ListUsers:input_type -> codequest.v1.ListUsersRequest
-	17, // 22: codequest.v1.UserService.SetUserRole:input_type -> codequest.v1.SetUserRoleRequest
-	6,  // 23: codequest.v1.UserService.GetMe:output_type -> codequest.v1.GetMeResponse
-	8,  // 24: codequest.v1.UserService.GetUser:output_type -> codequest.v1.GetUserResponse
-	10, // 25: codequest.v1.UserService.UpdateProfile:output_type -> codequest.v1.UpdateProfileResponse
-	12, // 26: codequest.v1.UserService.CreateAvatarUpload:output_type -> codequest.v1.CreateAvatarUploadResponse
-	14, // 27: codequest.v1.UserService.ConfirmAvatar:output_type -> codequest.v1.ConfirmAvatarResponse
-	16, // 28: codequest.v1.UserService.ListUsers:output_type -> codequest.v1.ListUsersResponse
-	18, // 29: codequest.v1.UserService.SetUserRole:output_type -> codequest.v1.SetUserRoleResponse
-	23, // [23:30] is the sub-list for method output_type
-	16, // [16:23] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	2,  // 16: codequest.v1.SetUserSuspendedResponse.user:type_name -> codequest.v1.User
+	5,  // 17: codequest.v1.UserService.GetMe:input_type -> codequest.v1.GetMeRequest
+	7,  // 18: codequest.v1.UserService.GetUser:input_type -> codequest.v1.GetUserRequest
+	9,  // 19: codequest.v1.UserService.UpdateProfile:input_type -> codequest.v1.UpdateProfileRequest
+	11, // 20: codequest.v1.UserService.CreateAvatarUpload:input_type -> codequest.v1.CreateAvatarUploadRequest
+	13, // 21: codequest.v1.UserService.ConfirmAvatar:input_type -> codequest.v1.ConfirmAvatarRequest
+	15, // 22: codequest.v1.UserService.ListUsers:input_type -> codequest.v1.ListUsersRequest
+	17, // 23: codequest.v1.UserService.SetUserRole:input_type -> codequest.v1.SetUserRoleRequest
+	19, // 24: codequest.v1.UserService.SetUserSuspended:input_type -> codequest.v1.SetUserSuspendedRequest
+	6,  // 25: codequest.v1.UserService.GetMe:output_type -> codequest.v1.GetMeResponse
+	8,  // 26: codequest.v1.UserService.GetUser:output_type -> codequest.v1.GetUserResponse
+	10, // 27: codequest.v1.UserService.UpdateProfile:output_type -> codequest.v1.UpdateProfileResponse
+	12, // 28: codequest.v1.UserService.CreateAvatarUpload:output_type -> codequest.v1.CreateAvatarUploadResponse
+	14, // 29: codequest.v1.UserService.ConfirmAvatar:output_type -> codequest.v1.ConfirmAvatarResponse
+	16, // 30: codequest.v1.UserService.ListUsers:output_type -> codequest.v1.ListUsersResponse
+	18, // 31: codequest.v1.UserService.SetUserRole:output_type -> codequest.v1.SetUserRoleResponse
+	20, // 32: codequest.v1.UserService.SetUserSuspended:output_type -> codequest.v1.SetUserSuspendedResponse
+	25, // [25:33] is the sub-list for method output_type
+	17, // [17:25] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_codequest_v1_user_proto_init() }
@@ -1323,7 +1440,7 @@ func file_codequest_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_codequest_v1_user_proto_rawDesc), len(file_codequest_v1_user_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

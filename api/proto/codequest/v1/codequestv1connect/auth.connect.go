@@ -59,17 +59,24 @@ const (
 
 // AuthServiceClient is a client for the codequest.v1.AuthService service.
 type AuthServiceClient interface {
-	// Register creates an account and mails a verification link. The answer
-	// is the same whether or not the address was already registered.
+	// Register mails a verification link; following it activates the account
+	// with this password (a later registration of the same unverified
+	// address replaces it). The answer is the same whether or not the
+	// address was already registered. Limited per client address and per
+	// email address.
 	Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error)
 	// Login exchanges an email and password for an access token and a
-	// refresh token. Rate-limited per client address and per account.
+	// refresh token. Attempts are limited per client address; failures per
+	// account and client address, and more loosely per account (a password
+	// reset clears that). Unknown addresses, unverified accounts and wrong
+	// passwords get the same answer.
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// Refresh rotates a refresh token: the old one stops working and a new
 	// pair is returned. Presenting a refresh token that was already used
 	// revokes every token of its family.
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
-	// Logout revokes the refresh token's family.
+	// Logout revokes the refresh token's family; every access token of the
+	// account stops working at once (other sessions refresh theirs).
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
 	// VerifyEmail consumes a single-use email verification token.
 	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
@@ -82,8 +89,9 @@ type AuthServiceClient interface {
 	// ResetPassword sets a new password with a reset token and signs out
 	// every session of the account.
 	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
-	// ChangePassword sets a new password for the signed-in caller and signs
-	// out every other session.
+	// ChangePassword sets a new password for the signed-in caller and ends
+	// every session of the account; the caller continues with the tokens of
+	// the answer. Wrong current passwords are limited per account.
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
 }
 
@@ -215,17 +223,24 @@ func (c *authServiceClient) ChangePassword(ctx context.Context, req *connect.Req
 
 // AuthServiceHandler is an implementation of the codequest.v1.AuthService service.
 type AuthServiceHandler interface {
-	// Register creates an account and mails a verification link. The answer
-	// is the same whether or not the address was already registered.
+	// Register mails a verification link; following it activates the account
+	// with this password (a later registration of the same unverified
+	// address replaces it). The answer is the same whether or not the
+	// address was already registered. Limited per client address and per
+	// email address.
 	Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error)
 	// Login exchanges an email and password for an access token and a
-	// refresh token. Rate-limited per client address and per account.
+	// refresh token. Attempts are limited per client address; failures per
+	// account and client address, and more loosely per account (a password
+	// reset clears that). Unknown addresses, unverified accounts and wrong
+	// passwords get the same answer.
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// Refresh rotates a refresh token: the old one stops working and a new
 	// pair is returned. Presenting a refresh token that was already used
 	// revokes every token of its family.
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
-	// Logout revokes the refresh token's family.
+	// Logout revokes the refresh token's family; every access token of the
+	// account stops working at once (other sessions refresh theirs).
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
 	// VerifyEmail consumes a single-use email verification token.
 	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
@@ -238,8 +253,9 @@ type AuthServiceHandler interface {
 	// ResetPassword sets a new password with a reset token and signs out
 	// every session of the account.
 	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
-	// ChangePassword sets a new password for the signed-in caller and signs
-	// out every other session.
+	// ChangePassword sets a new password for the signed-in caller and ends
+	// every session of the account; the caller continues with the tokens of
+	// the answer. Wrong current passwords are limited per account.
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
 }
 

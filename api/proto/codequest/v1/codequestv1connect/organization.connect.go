@@ -48,6 +48,21 @@ const (
 	// OrganizationServiceAddMemberProcedure is the fully-qualified name of the OrganizationService's
 	// AddMember RPC.
 	OrganizationServiceAddMemberProcedure = "/codequest.v1.OrganizationService/AddMember"
+	// OrganizationServiceInviteMemberProcedure is the fully-qualified name of the OrganizationService's
+	// InviteMember RPC.
+	OrganizationServiceInviteMemberProcedure = "/codequest.v1.OrganizationService/InviteMember"
+	// OrganizationServiceListInvitationsProcedure is the fully-qualified name of the
+	// OrganizationService's ListInvitations RPC.
+	OrganizationServiceListInvitationsProcedure = "/codequest.v1.OrganizationService/ListInvitations"
+	// OrganizationServiceListOrganizationInvitationsProcedure is the fully-qualified name of the
+	// OrganizationService's ListOrganizationInvitations RPC.
+	OrganizationServiceListOrganizationInvitationsProcedure = "/codequest.v1.OrganizationService/ListOrganizationInvitations"
+	// OrganizationServiceAcceptInvitationProcedure is the fully-qualified name of the
+	// OrganizationService's AcceptInvitation RPC.
+	OrganizationServiceAcceptInvitationProcedure = "/codequest.v1.OrganizationService/AcceptInvitation"
+	// OrganizationServiceDeclineInvitationProcedure is the fully-qualified name of the
+	// OrganizationService's DeclineInvitation RPC.
+	OrganizationServiceDeclineInvitationProcedure = "/codequest.v1.OrganizationService/DeclineInvitation"
 	// OrganizationServiceRemoveMemberProcedure is the fully-qualified name of the OrganizationService's
 	// RemoveMember RPC.
 	OrganizationServiceRemoveMemberProcedure = "/codequest.v1.OrganizationService/RemoveMember"
@@ -65,9 +80,27 @@ type OrganizationServiceClient interface {
 	ListOrganizations(context.Context, *connect.Request[v1.ListOrganizationsRequest]) (*connect.Response[v1.ListOrganizationsResponse], error)
 	// UpdateOrganization is open to owners and admins.
 	UpdateOrganization(context.Context, *connect.Request[v1.UpdateOrganizationRequest]) (*connect.Response[v1.UpdateOrganizationResponse], error)
-	// AddMember adds a user or changes their role. Owners and admins may
-	// grant any role; instructors may add members.
+	// AddMember changes the role of a member. Owners and admins may grant any
+	// role; instructors may make instructors members. Someone who is not a
+	// member yet joins only by accepting an invitation (InviteMember): the
+	// answer for them is failed_precondition, and it never shows an address.
 	AddMember(context.Context, *connect.Request[v1.AddMemberRequest]) (*connect.Response[v1.AddMemberResponse], error)
+	// InviteMember invites a user to join with a role: owners and admins may
+	// invite with any role, instructors with the member role. The invitee
+	// sees it in ListInvitations and becomes a member only by accepting it;
+	// until then the organization sees their display name, not their email.
+	// Inviting again renews the invitation.
+	InviteMember(context.Context, *connect.Request[v1.InviteMemberRequest]) (*connect.Response[v1.InviteMemberResponse], error)
+	// ListInvitations lists the caller's pending invitations.
+	ListInvitations(context.Context, *connect.Request[v1.ListInvitationsRequest]) (*connect.Response[v1.ListInvitationsResponse], error)
+	// ListOrganizationInvitations lists an organization's pending
+	// invitations (its instructors, owners and admins).
+	ListOrganizationInvitations(context.Context, *connect.Request[v1.ListOrganizationInvitationsRequest]) (*connect.Response[v1.ListOrganizationInvitationsResponse], error)
+	// AcceptInvitation makes the caller a member with the invitation's role.
+	AcceptInvitation(context.Context, *connect.Request[v1.AcceptInvitationRequest]) (*connect.Response[v1.AcceptInvitationResponse], error)
+	// DeclineInvitation deletes an invitation: the invitee declines it, or an
+	// instructor, owner or admin of the organization withdraws it.
+	DeclineInvitation(context.Context, *connect.Request[v1.DeclineInvitationRequest]) (*connect.Response[v1.DeclineInvitationResponse], error)
 	// RemoveMember removes a user. Owners and admins may remove anyone but
 	// the last owner; members may remove themselves.
 	RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error)
@@ -116,6 +149,36 @@ func NewOrganizationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(organizationServiceMethods.ByName("AddMember")),
 			connect.WithClientOptions(opts...),
 		),
+		inviteMember: connect.NewClient[v1.InviteMemberRequest, v1.InviteMemberResponse](
+			httpClient,
+			baseURL+OrganizationServiceInviteMemberProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("InviteMember")),
+			connect.WithClientOptions(opts...),
+		),
+		listInvitations: connect.NewClient[v1.ListInvitationsRequest, v1.ListInvitationsResponse](
+			httpClient,
+			baseURL+OrganizationServiceListInvitationsProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("ListInvitations")),
+			connect.WithClientOptions(opts...),
+		),
+		listOrganizationInvitations: connect.NewClient[v1.ListOrganizationInvitationsRequest, v1.ListOrganizationInvitationsResponse](
+			httpClient,
+			baseURL+OrganizationServiceListOrganizationInvitationsProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("ListOrganizationInvitations")),
+			connect.WithClientOptions(opts...),
+		),
+		acceptInvitation: connect.NewClient[v1.AcceptInvitationRequest, v1.AcceptInvitationResponse](
+			httpClient,
+			baseURL+OrganizationServiceAcceptInvitationProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("AcceptInvitation")),
+			connect.WithClientOptions(opts...),
+		),
+		declineInvitation: connect.NewClient[v1.DeclineInvitationRequest, v1.DeclineInvitationResponse](
+			httpClient,
+			baseURL+OrganizationServiceDeclineInvitationProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("DeclineInvitation")),
+			connect.WithClientOptions(opts...),
+		),
 		removeMember: connect.NewClient[v1.RemoveMemberRequest, v1.RemoveMemberResponse](
 			httpClient,
 			baseURL+OrganizationServiceRemoveMemberProcedure,
@@ -133,13 +196,18 @@ func NewOrganizationServiceClient(httpClient connect.HTTPClient, baseURL string,
 
 // organizationServiceClient implements OrganizationServiceClient.
 type organizationServiceClient struct {
-	createOrganization *connect.Client[v1.CreateOrganizationRequest, v1.CreateOrganizationResponse]
-	getOrganization    *connect.Client[v1.GetOrganizationRequest, v1.GetOrganizationResponse]
-	listOrganizations  *connect.Client[v1.ListOrganizationsRequest, v1.ListOrganizationsResponse]
-	updateOrganization *connect.Client[v1.UpdateOrganizationRequest, v1.UpdateOrganizationResponse]
-	addMember          *connect.Client[v1.AddMemberRequest, v1.AddMemberResponse]
-	removeMember       *connect.Client[v1.RemoveMemberRequest, v1.RemoveMemberResponse]
-	listMembers        *connect.Client[v1.ListMembersRequest, v1.ListMembersResponse]
+	createOrganization          *connect.Client[v1.CreateOrganizationRequest, v1.CreateOrganizationResponse]
+	getOrganization             *connect.Client[v1.GetOrganizationRequest, v1.GetOrganizationResponse]
+	listOrganizations           *connect.Client[v1.ListOrganizationsRequest, v1.ListOrganizationsResponse]
+	updateOrganization          *connect.Client[v1.UpdateOrganizationRequest, v1.UpdateOrganizationResponse]
+	addMember                   *connect.Client[v1.AddMemberRequest, v1.AddMemberResponse]
+	inviteMember                *connect.Client[v1.InviteMemberRequest, v1.InviteMemberResponse]
+	listInvitations             *connect.Client[v1.ListInvitationsRequest, v1.ListInvitationsResponse]
+	listOrganizationInvitations *connect.Client[v1.ListOrganizationInvitationsRequest, v1.ListOrganizationInvitationsResponse]
+	acceptInvitation            *connect.Client[v1.AcceptInvitationRequest, v1.AcceptInvitationResponse]
+	declineInvitation           *connect.Client[v1.DeclineInvitationRequest, v1.DeclineInvitationResponse]
+	removeMember                *connect.Client[v1.RemoveMemberRequest, v1.RemoveMemberResponse]
+	listMembers                 *connect.Client[v1.ListMembersRequest, v1.ListMembersResponse]
 }
 
 // CreateOrganization calls codequest.v1.OrganizationService.CreateOrganization.
@@ -167,6 +235,31 @@ func (c *organizationServiceClient) AddMember(ctx context.Context, req *connect.
 	return c.addMember.CallUnary(ctx, req)
 }
 
+// InviteMember calls codequest.v1.OrganizationService.InviteMember.
+func (c *organizationServiceClient) InviteMember(ctx context.Context, req *connect.Request[v1.InviteMemberRequest]) (*connect.Response[v1.InviteMemberResponse], error) {
+	return c.inviteMember.CallUnary(ctx, req)
+}
+
+// ListInvitations calls codequest.v1.OrganizationService.ListInvitations.
+func (c *organizationServiceClient) ListInvitations(ctx context.Context, req *connect.Request[v1.ListInvitationsRequest]) (*connect.Response[v1.ListInvitationsResponse], error) {
+	return c.listInvitations.CallUnary(ctx, req)
+}
+
+// ListOrganizationInvitations calls codequest.v1.OrganizationService.ListOrganizationInvitations.
+func (c *organizationServiceClient) ListOrganizationInvitations(ctx context.Context, req *connect.Request[v1.ListOrganizationInvitationsRequest]) (*connect.Response[v1.ListOrganizationInvitationsResponse], error) {
+	return c.listOrganizationInvitations.CallUnary(ctx, req)
+}
+
+// AcceptInvitation calls codequest.v1.OrganizationService.AcceptInvitation.
+func (c *organizationServiceClient) AcceptInvitation(ctx context.Context, req *connect.Request[v1.AcceptInvitationRequest]) (*connect.Response[v1.AcceptInvitationResponse], error) {
+	return c.acceptInvitation.CallUnary(ctx, req)
+}
+
+// DeclineInvitation calls codequest.v1.OrganizationService.DeclineInvitation.
+func (c *organizationServiceClient) DeclineInvitation(ctx context.Context, req *connect.Request[v1.DeclineInvitationRequest]) (*connect.Response[v1.DeclineInvitationResponse], error) {
+	return c.declineInvitation.CallUnary(ctx, req)
+}
+
 // RemoveMember calls codequest.v1.OrganizationService.RemoveMember.
 func (c *organizationServiceClient) RemoveMember(ctx context.Context, req *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error) {
 	return c.removeMember.CallUnary(ctx, req)
@@ -186,9 +279,27 @@ type OrganizationServiceHandler interface {
 	ListOrganizations(context.Context, *connect.Request[v1.ListOrganizationsRequest]) (*connect.Response[v1.ListOrganizationsResponse], error)
 	// UpdateOrganization is open to owners and admins.
 	UpdateOrganization(context.Context, *connect.Request[v1.UpdateOrganizationRequest]) (*connect.Response[v1.UpdateOrganizationResponse], error)
-	// AddMember adds a user or changes their role. Owners and admins may
-	// grant any role; instructors may add members.
+	// AddMember changes the role of a member. Owners and admins may grant any
+	// role; instructors may make instructors members. Someone who is not a
+	// member yet joins only by accepting an invitation (InviteMember): the
+	// answer for them is failed_precondition, and it never shows an address.
 	AddMember(context.Context, *connect.Request[v1.AddMemberRequest]) (*connect.Response[v1.AddMemberResponse], error)
+	// InviteMember invites a user to join with a role: owners and admins may
+	// invite with any role, instructors with the member role. The invitee
+	// sees it in ListInvitations and becomes a member only by accepting it;
+	// until then the organization sees their display name, not their email.
+	// Inviting again renews the invitation.
+	InviteMember(context.Context, *connect.Request[v1.InviteMemberRequest]) (*connect.Response[v1.InviteMemberResponse], error)
+	// ListInvitations lists the caller's pending invitations.
+	ListInvitations(context.Context, *connect.Request[v1.ListInvitationsRequest]) (*connect.Response[v1.ListInvitationsResponse], error)
+	// ListOrganizationInvitations lists an organization's pending
+	// invitations (its instructors, owners and admins).
+	ListOrganizationInvitations(context.Context, *connect.Request[v1.ListOrganizationInvitationsRequest]) (*connect.Response[v1.ListOrganizationInvitationsResponse], error)
+	// AcceptInvitation makes the caller a member with the invitation's role.
+	AcceptInvitation(context.Context, *connect.Request[v1.AcceptInvitationRequest]) (*connect.Response[v1.AcceptInvitationResponse], error)
+	// DeclineInvitation deletes an invitation: the invitee declines it, or an
+	// instructor, owner or admin of the organization withdraws it.
+	DeclineInvitation(context.Context, *connect.Request[v1.DeclineInvitationRequest]) (*connect.Response[v1.DeclineInvitationResponse], error)
 	// RemoveMember removes a user. Owners and admins may remove anyone but
 	// the last owner; members may remove themselves.
 	RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error)
@@ -233,6 +344,36 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 		connect.WithSchema(organizationServiceMethods.ByName("AddMember")),
 		connect.WithHandlerOptions(opts...),
 	)
+	organizationServiceInviteMemberHandler := connect.NewUnaryHandler(
+		OrganizationServiceInviteMemberProcedure,
+		svc.InviteMember,
+		connect.WithSchema(organizationServiceMethods.ByName("InviteMember")),
+		connect.WithHandlerOptions(opts...),
+	)
+	organizationServiceListInvitationsHandler := connect.NewUnaryHandler(
+		OrganizationServiceListInvitationsProcedure,
+		svc.ListInvitations,
+		connect.WithSchema(organizationServiceMethods.ByName("ListInvitations")),
+		connect.WithHandlerOptions(opts...),
+	)
+	organizationServiceListOrganizationInvitationsHandler := connect.NewUnaryHandler(
+		OrganizationServiceListOrganizationInvitationsProcedure,
+		svc.ListOrganizationInvitations,
+		connect.WithSchema(organizationServiceMethods.ByName("ListOrganizationInvitations")),
+		connect.WithHandlerOptions(opts...),
+	)
+	organizationServiceAcceptInvitationHandler := connect.NewUnaryHandler(
+		OrganizationServiceAcceptInvitationProcedure,
+		svc.AcceptInvitation,
+		connect.WithSchema(organizationServiceMethods.ByName("AcceptInvitation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	organizationServiceDeclineInvitationHandler := connect.NewUnaryHandler(
+		OrganizationServiceDeclineInvitationProcedure,
+		svc.DeclineInvitation,
+		connect.WithSchema(organizationServiceMethods.ByName("DeclineInvitation")),
+		connect.WithHandlerOptions(opts...),
+	)
 	organizationServiceRemoveMemberHandler := connect.NewUnaryHandler(
 		OrganizationServiceRemoveMemberProcedure,
 		svc.RemoveMember,
@@ -257,6 +398,16 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 			organizationServiceUpdateOrganizationHandler.ServeHTTP(w, r)
 		case OrganizationServiceAddMemberProcedure:
 			organizationServiceAddMemberHandler.ServeHTTP(w, r)
+		case OrganizationServiceInviteMemberProcedure:
+			organizationServiceInviteMemberHandler.ServeHTTP(w, r)
+		case OrganizationServiceListInvitationsProcedure:
+			organizationServiceListInvitationsHandler.ServeHTTP(w, r)
+		case OrganizationServiceListOrganizationInvitationsProcedure:
+			organizationServiceListOrganizationInvitationsHandler.ServeHTTP(w, r)
+		case OrganizationServiceAcceptInvitationProcedure:
+			organizationServiceAcceptInvitationHandler.ServeHTTP(w, r)
+		case OrganizationServiceDeclineInvitationProcedure:
+			organizationServiceDeclineInvitationHandler.ServeHTTP(w, r)
 		case OrganizationServiceRemoveMemberProcedure:
 			organizationServiceRemoveMemberHandler.ServeHTTP(w, r)
 		case OrganizationServiceListMembersProcedure:
@@ -288,6 +439,26 @@ func (UnimplementedOrganizationServiceHandler) UpdateOrganization(context.Contex
 
 func (UnimplementedOrganizationServiceHandler) AddMember(context.Context, *connect.Request[v1.AddMemberRequest]) (*connect.Response[v1.AddMemberResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("codequest.v1.OrganizationService.AddMember is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) InviteMember(context.Context, *connect.Request[v1.InviteMemberRequest]) (*connect.Response[v1.InviteMemberResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("codequest.v1.OrganizationService.InviteMember is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) ListInvitations(context.Context, *connect.Request[v1.ListInvitationsRequest]) (*connect.Response[v1.ListInvitationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("codequest.v1.OrganizationService.ListInvitations is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) ListOrganizationInvitations(context.Context, *connect.Request[v1.ListOrganizationInvitationsRequest]) (*connect.Response[v1.ListOrganizationInvitationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("codequest.v1.OrganizationService.ListOrganizationInvitations is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) AcceptInvitation(context.Context, *connect.Request[v1.AcceptInvitationRequest]) (*connect.Response[v1.AcceptInvitationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("codequest.v1.OrganizationService.AcceptInvitation is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) DeclineInvitation(context.Context, *connect.Request[v1.DeclineInvitationRequest]) (*connect.Response[v1.DeclineInvitationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("codequest.v1.OrganizationService.DeclineInvitation is not implemented"))
 }
 
 func (UnimplementedOrganizationServiceHandler) RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error) {

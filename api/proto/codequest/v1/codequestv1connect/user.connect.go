@@ -50,6 +50,9 @@ const (
 	UserServiceListUsersProcedure = "/codequest.v1.UserService/ListUsers"
 	// UserServiceSetUserRoleProcedure is the fully-qualified name of the UserService's SetUserRole RPC.
 	UserServiceSetUserRoleProcedure = "/codequest.v1.UserService/SetUserRole"
+	// UserServiceSetUserSuspendedProcedure is the fully-qualified name of the UserService's
+	// SetUserSuspended RPC.
+	UserServiceSetUserSuspendedProcedure = "/codequest.v1.UserService/SetUserSuspended"
 )
 
 // UserServiceClient is a client for the codequest.v1.UserService service.
@@ -67,8 +70,12 @@ type UserServiceClient interface {
 	ConfirmAvatar(context.Context, *connect.Request[v1.ConfirmAvatarRequest]) (*connect.Response[v1.ConfirmAvatarResponse], error)
 	// ListUsers pages through accounts (admins only).
 	ListUsers(context.Context, *connect.Request[v1.ListUsersRequest]) (*connect.Response[v1.ListUsersResponse], error)
-	// SetUserRole changes an account's platform role (admins only).
+	// SetUserRole changes an account's platform role (admins only). Every
+	// session of the account ends: it signs in again.
 	SetUserRole(context.Context, *connect.Request[v1.SetUserRoleRequest]) (*connect.Response[v1.SetUserRoleResponse], error)
+	// SetUserSuspended suspends an account or lifts its suspension (admins
+	// only). A suspended account cannot sign in; its sessions end at once.
+	SetUserSuspended(context.Context, *connect.Request[v1.SetUserSuspendedRequest]) (*connect.Response[v1.SetUserSuspendedResponse], error)
 }
 
 // NewUserServiceClient constructs a client for the codequest.v1.UserService service. By default, it
@@ -124,6 +131,12 @@ func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(userServiceMethods.ByName("SetUserRole")),
 			connect.WithClientOptions(opts...),
 		),
+		setUserSuspended: connect.NewClient[v1.SetUserSuspendedRequest, v1.SetUserSuspendedResponse](
+			httpClient,
+			baseURL+UserServiceSetUserSuspendedProcedure,
+			connect.WithSchema(userServiceMethods.ByName("SetUserSuspended")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -136,6 +149,7 @@ type userServiceClient struct {
 	confirmAvatar      *connect.Client[v1.ConfirmAvatarRequest, v1.ConfirmAvatarResponse]
 	listUsers          *connect.Client[v1.ListUsersRequest, v1.ListUsersResponse]
 	setUserRole        *connect.Client[v1.SetUserRoleRequest, v1.SetUserRoleResponse]
+	setUserSuspended   *connect.Client[v1.SetUserSuspendedRequest, v1.SetUserSuspendedResponse]
 }
 
 // GetMe calls codequest.v1.UserService.GetMe.
@@ -173,6 +187,11 @@ func (c *userServiceClient) SetUserRole(ctx context.Context, req *connect.Reques
 	return c.setUserRole.CallUnary(ctx, req)
 }
 
+// SetUserSuspended calls codequest.v1.UserService.SetUserSuspended.
+func (c *userServiceClient) SetUserSuspended(ctx context.Context, req *connect.Request[v1.SetUserSuspendedRequest]) (*connect.Response[v1.SetUserSuspendedResponse], error) {
+	return c.setUserSuspended.CallUnary(ctx, req)
+}
+
 // UserServiceHandler is an implementation of the codequest.v1.UserService service.
 type UserServiceHandler interface {
 	// GetMe returns the caller's own account.
@@ -188,8 +207,12 @@ type UserServiceHandler interface {
 	ConfirmAvatar(context.Context, *connect.Request[v1.ConfirmAvatarRequest]) (*connect.Response[v1.ConfirmAvatarResponse], error)
 	// ListUsers pages through accounts (admins only).
 	ListUsers(context.Context, *connect.Request[v1.ListUsersRequest]) (*connect.Response[v1.ListUsersResponse], error)
-	// SetUserRole changes an account's platform role (admins only).
+	// SetUserRole changes an account's platform role (admins only). Every
+	// session of the account ends: it signs in again.
 	SetUserRole(context.Context, *connect.Request[v1.SetUserRoleRequest]) (*connect.Response[v1.SetUserRoleResponse], error)
+	// SetUserSuspended suspends an account or lifts its suspension (admins
+	// only). A suspended account cannot sign in; its sessions end at once.
+	SetUserSuspended(context.Context, *connect.Request[v1.SetUserSuspendedRequest]) (*connect.Response[v1.SetUserSuspendedResponse], error)
 }
 
 // NewUserServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -241,6 +264,12 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(userServiceMethods.ByName("SetUserRole")),
 		connect.WithHandlerOptions(opts...),
 	)
+	userServiceSetUserSuspendedHandler := connect.NewUnaryHandler(
+		UserServiceSetUserSuspendedProcedure,
+		svc.SetUserSuspended,
+		connect.WithSchema(userServiceMethods.ByName("SetUserSuspended")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/codequest.v1.UserService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case UserServiceGetMeProcedure:
@@ -257,6 +286,8 @@ func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption
 			userServiceListUsersHandler.ServeHTTP(w, r)
 		case UserServiceSetUserRoleProcedure:
 			userServiceSetUserRoleHandler.ServeHTTP(w, r)
+		case UserServiceSetUserSuspendedProcedure:
+			userServiceSetUserSuspendedHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -292,4 +323,8 @@ func (UnimplementedUserServiceHandler) ListUsers(context.Context, *connect.Reque
 
 func (UnimplementedUserServiceHandler) SetUserRole(context.Context, *connect.Request[v1.SetUserRoleRequest]) (*connect.Response[v1.SetUserRoleResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("codequest.v1.UserService.SetUserRole is not implemented"))
+}
+
+func (UnimplementedUserServiceHandler) SetUserSuspended(context.Context, *connect.Request[v1.SetUserSuspendedRequest]) (*connect.Response[v1.SetUserSuspendedResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("codequest.v1.UserService.SetUserSuspended is not implemented"))
 }
