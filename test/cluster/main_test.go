@@ -63,7 +63,7 @@ const (
 	// adminPassword is the password of the administrator the suite makes
 	// with `codequest admin` inside the API server's pod.
 	adminEmail    = "admin@e2e.codequest.test"
-	adminPassword = "Cluster-admin-1"
+	adminPassword = "Cluster-Ops-7731"
 )
 
 // suite is what every test shares: the installed platform.
