@@ -5,6 +5,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,9 +174,22 @@ func fixture(t *testing.T, name string) string {
 	return string(b)
 }
 
-// submitAndWatch submits every program at once, streams each to its
-// verdict and checks it.
+// watchBatch is how many submissions the suite watches at once: fewer than
+// a user may (serve's --watches-per-user, 8).
+const watchBatch = 6
+
+// submitAndWatch submits the programs a batch at a time, streams each to
+// its verdict and checks it.
 func submitAndWatch(t *testing.T, ctx context.Context, subs []submission) map[string]*codequestv1.Submission {
+	t.Helper()
+	final := map[string]*codequestv1.Submission{}
+	for batch := range slices.Chunk(subs, watchBatch) {
+		maps.Copy(final, submitAndWatchBatch(t, ctx, batch))
+	}
+	return final
+}
+
+func submitAndWatchBatch(t *testing.T, ctx context.Context, subs []submission) map[string]*codequestv1.Submission {
 	t.Helper()
 	var mu sync.Mutex
 	final := map[string]*codequestv1.Submission{}
@@ -506,7 +520,9 @@ func fullQuota(t *testing.T, ctx context.Context) {
 	defer restore()
 
 	var ids []string
-	for i := range 3 {
+	// Two: a user's third judging would wait for the fair queue
+	// (--judgings-per-user 2), not for the quota.
+	for i := range 2 {
 		res, err := learner.Submissions.Submit(ctx, connect.NewRequest(&codequestv1.SubmitRequest{
 			ProblemId: sumbig.GetId(), Language: "python3", Source: corpusFile(t, "sumbig/submissions/accepted/sum.py") + fmt.Sprintf("# quota %d\n", i)}))
 		if err != nil {
@@ -529,7 +545,7 @@ func fullQuota(t *testing.T, ctx context.Context) {
 			time.Sleep(300 * time.Millisecond)
 		}
 	}
-	t.Logf("3 Submissions Queued for the quota:\n%s", kubectl(t, "get", "submissions", "-n", s.judgeNS, "--sort-by=.metadata.creationTimestamp"))
+	t.Logf("2 Submissions Queued for the quota:\n%s", kubectl(t, "get", "submissions", "-n", s.judgeNS, "--sort-by=.metadata.creationTimestamp"))
 	time.Sleep(3 * time.Second)
 	for _, id := range ids {
 		got, err := learner.Submissions.GetSubmission(ctx, connect.NewRequest(&codequestv1.GetSubmissionRequest{SubmissionId: id}))
